@@ -1,0 +1,217 @@
+"""Fuzzy alignment of heard words to the closest sentence the templates allow.
+
+A weighted edit distance between the words and the word graph: template words may be skipped
+(deleted), heard words may be extra (inserted), and near-miss words substituted, each at a cost
+that is low for small filler words, for words the recogniser marked unsure, and zero for template
+words the speech model cannot produce at all. The graph is acyclic, so one pass over its states
+in order, with a cost vector over input positions per state, finds the cheapest path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .text import FILLER_WORDS, similarity
+from .wordgraph import EPS, WILDCARD, Arc, Block, WordGraph
+
+INF = float("inf")
+
+
+@dataclass(frozen=True)
+class Costs:
+    """The price of each edit. Content words cost 1; filler words less."""
+
+    content: float = 1.0
+    filler: float = 0.35
+    wildcard_word: float = 0.05
+    substitute_scale: float = 2.0
+    min_similarity: float = 0.5
+
+    def weight(self, word: str) -> float:
+        return self.filler if word in FILLER_WORDS else self.content
+
+
+@dataclass
+class Alignment:
+    """The cheapest path through one block of an intent's templates."""
+
+    block: Block
+    cost: float
+    template_words: list[str] = field(default_factory=list)
+    slots: dict[str, object] = field(default_factory=dict)
+    matched: int = 0
+    """How many heard words were matched exactly or nearly (not inserted)."""
+    span: tuple[int, int] = (0, 0)
+    """Which heard words (start, end) the path covers; the whole input unless aligned locally."""
+
+
+class Aligner:
+    """Aligns word sequences to a word graph; built once per set of intents."""
+
+    def __init__(self, graph: WordGraph, costs: Costs | None = None,
+                 silent_words: frozenset[str] = frozenset()) -> None:
+        self.graph = graph
+        self.costs = costs or Costs()
+        self.silent_words = silent_words
+        """Template words the recogniser cannot produce: skipping them is free."""
+        self.block_words = {
+            (b.intent, b.data_index): {a.word for s in range(b.start, b.end + 1)
+                                       for a in graph.arcs_from[s] if a.word not in (EPS, WILDCARD)}
+            for b in graph.blocks
+        }
+
+    def delete_cost(self, word: str) -> float:
+        return 0.0 if word in self.silent_words else self.costs.weight(word)
+
+    def insert_costs(self, words: list[str], confidences: list[float] | None) -> list[float]:
+        out = []
+        for j, word in enumerate(words):
+            conf = 1.0 if confidences is None else max(0.2, min(1.0, confidences[j]))
+            out.append(self.costs.weight(word) * conf)
+        return out
+
+    def lower_bound(self, block: Block, words: list[str], ins: list[float]) -> float:
+        """A cheap lower bound of the alignment cost: heard words nothing in the block resembles."""
+        vocab = self.block_words[(block.intent, block.data_index)]
+        bound = 0.0
+        for word, cost in zip(words, ins):
+            if word not in vocab and not any(similarity(word, v) >= self.costs.min_similarity for v in vocab):
+                bound += cost
+        return bound
+
+    def align(self, block: Block, words: list[str], ins: list[float], *, local: bool = False,
+              trace: bool = False, bound: float = INF) -> Alignment | None:
+        """The cheapest alignment of `words` to `block` (None if it costs more than `bound`).
+
+        local: heard words before and after the matched part are free (find a phrase inside a
+        longer sentence, as red flags need).
+        """
+        n = len(words)
+        graph, costs = self.graph, self.costs
+        sub_cache: dict[str, list[float]] = {}
+        rows: dict[int, list[float]] = {}
+        back: dict[int, list[tuple[int, int, Arc | None]]] = {}
+        start_row = [0.0] * (n + 1) if local else [0.0] + [INF] * n
+        rows[block.start] = start_row
+        if trace:
+            back[block.start] = [(-1, -1, None)] * (n + 1)
+        for state in range(block.start, block.end + 1):
+            row = rows.pop(state, None)
+            if row is None:
+                continue
+            brow = back.get(state) if trace else None
+            for i in range(1, n + 1):  # extra heard words, staying in this state
+                cand = row[i - 1] + ins[i - 1]
+                if cand < row[i]:
+                    row[i] = cand
+                    if brow is not None:
+                        brow[i] = (state, i - 1, None)
+            if state == block.end:
+                return self._finish(block, row, back, words, local, trace, bound)
+            if min(row) > bound:
+                continue
+            for arc in graph.arcs_from[state]:
+                target = arc.target
+                trow = rows.get(target)
+                if trow is None:
+                    trow = rows[target] = [INF] * (n + 1)
+                    if trace:
+                        back[target] = [(-1, -1, None)] * (n + 1)
+                tback = back.get(target) if trace else None
+                word = arc.word
+                if word == EPS:
+                    for i in range(n + 1):
+                        if row[i] < trow[i]:
+                            trow[i] = row[i]
+                            if tback is not None:
+                                tback[i] = (state, i, arc)
+                elif word == WILDCARD:
+                    for i in range(n):
+                        base = row[i]
+                        if base == INF:
+                            continue
+                        for k in range(i + 1, n + 1):
+                            cand = base + costs.wildcard_word * (k - i)
+                            if cand < trow[k]:
+                                trow[k] = cand
+                                if tback is not None:
+                                    tback[k] = (state, i, arc)
+                else:
+                    subs = sub_cache.get(word)
+                    if subs is None:
+                        subs = sub_cache[word] = self._substitutions(word, words, ins)
+                    dcost = self.delete_cost(word)
+                    for i in range(n + 1):
+                        base = row[i]
+                        if base == INF:
+                            continue
+                        cand = base + dcost
+                        if cand < trow[i]:
+                            trow[i] = cand
+                            if tback is not None:
+                                tback[i] = (state, i, arc)
+                        if i < n:
+                            cand = base + subs[i]
+                            if cand < trow[i + 1]:
+                                trow[i + 1] = cand
+                                if tback is not None:
+                                    tback[i + 1] = (state, i, arc)
+        return None
+
+    def _substitutions(self, word: str, words: list[str], ins: list[float]) -> list[float]:
+        costs = self.costs
+        dcost = self.delete_cost(word)
+        out = []
+        for j, heard in enumerate(words):
+            if heard == word:
+                out.append(0.0)
+                continue
+            sim = similarity(word, heard)
+            replace = dcost + ins[j]
+            if sim >= costs.min_similarity:
+                scale = min(costs.weight(word), costs.weight(heard))
+                replace = min(replace, costs.substitute_scale * (1.0 - sim) * max(scale, 0.5))
+            out.append(replace)
+        return out
+
+    def _finish(self, block: Block, row: list[float], back: dict, words: list[str],
+                local: bool, trace: bool, bound: float) -> Alignment | None:
+        if local:
+            end_i = min(range(len(row)), key=lambda i: row[i])
+        else:
+            end_i = len(row) - 1
+        cost = row[end_i]
+        if cost == INF or cost > bound:
+            return None
+        result = Alignment(block=block, cost=cost, span=(0, end_i))
+        if not trace:
+            return result
+        state, i = block.end, end_i
+        path: list[tuple[Arc | None, int, int]] = []
+        while state != -1:
+            prev_state, prev_i, arc = back[state][i]
+            if prev_state == -1:
+                break
+            path.append((arc, prev_i, i))
+            state, i = prev_state, prev_i
+        path.reverse()
+        result.span = (i, end_i)
+        open_at: dict[str, int] = {}
+        for arc, i0, i1 in path:
+            if arc is None:
+                continue
+            if arc.slot_open:
+                open_at[arc.slot_open] = i1
+            if arc.word not in (EPS, WILDCARD):
+                result.template_words.append(arc.word)
+                if i1 > i0 and (words[i0] == arc.word or similarity(words[i0], arc.word) >= self.costs.min_similarity):
+                    result.matched += 1
+            if arc.word == WILDCARD:
+                result.template_words.extend(words[i0:i1])
+                result.matched += i1 - i0
+            if arc.slot is not None:
+                value = arc.slot.value
+                if arc.slot.wildcard:
+                    value = " ".join(words[open_at.get(arc.slot.name, i0):i1])
+                result.slots[arc.slot.name] = value
+        return result

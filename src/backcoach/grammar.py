@@ -1,0 +1,194 @@
+"""What Vosk may hear: a compact phrase list derived from the word graph, never an enumeration.
+
+Vosk turns a runtime phrase list into a bigram language model. So the phrases only need to cover
+every pair of words that can follow each other in the templates (and every first and last word):
+a few paths through the graph do that, however many sentences the templates expand to.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+from .text import words_of
+from .wordgraph import EPS, WILDCARD, Arc, Block, WordGraph
+
+UNKNOWN = "[unk]"
+
+
+@dataclass
+class Grammar:
+    """The phrases handed to Vosk, and the template words it could not be given."""
+
+    phrases: list[str]
+    silent_words: frozenset[str]
+    """Template words missing from the model's vocabulary, with no sound-alike either."""
+
+
+def model_vocabulary(model_dir: Path) -> set[str] | None:
+    """Words the model knows: graph/words.txt, or the symbol table inside graph/Gr.fst."""
+    words_txt = model_dir / "graph" / "words.txt"
+    if words_txt.is_file():
+        with open(words_txt, encoding="utf-8", errors="replace") as handle:
+            return {line.split()[0] for line in handle if line.strip()}
+    gr = model_dir / "graph" / "Gr.fst"
+    if gr.is_file():
+        try:
+            return _fst_output_symbols(gr)
+        except (OSError, struct.error, ValueError, UnicodeDecodeError):
+            return None
+    return None
+
+
+def _fst_output_symbols(path: Path) -> set[str]:
+    """Read the output symbol table from an OpenFst binary header (no need to load the FST)."""
+    with open(path, "rb") as handle:
+        def i32() -> int:
+            return struct.unpack("<i", handle.read(4))[0]
+
+        def i64() -> int:
+            return struct.unpack("<q", handle.read(8))[0]
+
+        def string() -> str:
+            return handle.read(i32()).decode("utf-8")
+
+        if i32() != 2125659606:
+            raise ValueError("not an OpenFst file")
+        string(), string()  # fst type, arc type
+        i32()  # version
+        flags = i32()
+        handle.read(8 + 8 + 8 + 8)  # properties, start, states, arcs
+        tables = []
+        for bit in (1, 2):
+            if flags & bit:
+                i32(), string()  # magic, name
+                i64()  # available key
+                size = i64()
+                table = set()
+                for _ in range(size):
+                    table.add(string())
+                    i64()
+                tables.append(table)
+        if not tables:
+            raise ValueError("no symbol table")
+        return tables[-1]
+
+
+def _block_phrases(graph: WordGraph, block: Block) -> list[list[Arc]]:
+    """Paths (as word arcs) that together use every word pair the block allows."""
+    lo, hi = block.start, block.end
+    arcs_from = graph.arcs_from
+    # Word arcs reachable from each state through empty arcs, one per word (a representative).
+    closure: dict[int, dict[str, Arc]] = {}
+    reaches_end: dict[int, bool] = {}
+    for state in range(hi, lo - 1, -1):
+        words: dict[str, Arc] = {}
+        end = state == hi
+        for arc in arcs_from[state]:
+            if arc.word == EPS:
+                for w, a in closure.get(arc.target, {}).items():
+                    words.setdefault(w, a)
+                end = end or reaches_end.get(arc.target, False)
+            elif arc.word != WILDCARD:
+                words.setdefault(arc.word, arc)
+        closure[state] = words
+        reaches_end[state] = end
+    # Shortest word path from the start to each state, and from each state to the end.
+    inf = 1 << 30
+    prefix_len = {lo: 0}
+    prefix_arc: dict[int, Arc | None] = {lo: None}
+    for state in range(lo, hi + 1):
+        if state not in prefix_len:
+            continue
+        for arc in arcs_from[state]:
+            step = 0 if arc.word in (EPS, WILDCARD) else 1
+            if prefix_len[state] + step < prefix_len.get(arc.target, inf):
+                prefix_len[arc.target] = prefix_len[state] + step
+                prefix_arc[arc.target] = arc
+    suffix_len = {hi: 0}
+    suffix_arc: dict[int, Arc | None] = {hi: None}
+    for state in range(hi, lo - 1, -1):
+        for arc in arcs_from[state]:
+            if arc.target in suffix_len:
+                step = 0 if arc.word in (EPS, WILDCARD) else 1
+                if suffix_len[arc.target] + step < suffix_len.get(state, inf):
+                    suffix_len[state] = suffix_len[arc.target] + step
+                    suffix_arc[state] = arc
+
+    def prefix(state: int) -> list[Arc]:
+        out = []
+        while prefix_arc.get(state) is not None:
+            arc = prefix_arc[state]
+            out.append(arc)
+            state = arc.source
+        return [a for a in reversed(out) if a.word not in (EPS, WILDCARD)]
+
+    def suffix(state: int) -> list[Arc]:
+        out = []
+        while suffix_arc.get(state) is not None:
+            arc = suffix_arc[state]
+            out.append(arc)
+            state = arc.target
+        return [a for a in out if a.word not in (EPS, WILDCARD)]
+
+    covered: set[tuple[str, str]] = set()
+    phrases: list[list[Arc]] = []
+
+    def take(path: list[Arc]) -> None:
+        labels = ["<s>"] + [a.word for a in path] + ["</s>"]
+        covered.update(zip(labels, labels[1:]))
+        phrases.append(path)
+
+    for word, arc in closure[lo].items():
+        if ("<s>", word) not in covered and arc.target in suffix_len:
+            take([arc] + suffix(arc.target))
+    seen: set[tuple[str, int]] = set()
+    for state in range(lo, hi + 1):
+        if state not in prefix_len:
+            continue
+        for arc in arcs_from[state]:
+            if arc.word in (EPS, WILDCARD) or arc.target not in suffix_len:
+                continue
+            key = (arc.word, id(closure[arc.target]))
+            if key in seen:
+                continue
+            seen.add(key)
+            head = prefix(state) + [arc]
+            for word, nxt in closure[arc.target].items():
+                if (arc.word, word) not in covered and nxt.target in suffix_len:
+                    take(head + [nxt] + suffix(nxt.target))
+            if reaches_end[arc.target] and (arc.word, "</s>") not in covered:
+                take(head)
+    return phrases
+
+
+def build_grammar(graph: WordGraph, vocabulary: set[str] | None = None,
+                  sound_alikes: dict[str, list[str]] | None = None,
+                  add_unknown: bool = True) -> Grammar:
+    """Phrases for Vosk covering every word pair of every intent; unknown words are replaced."""
+    sound_alikes = sound_alikes or {}
+    silent: set[str] = set()
+    replacement: dict[str, list[str]] = {}
+    for word in graph.words():
+        if vocabulary is None or word in vocabulary:
+            replacement[word] = [word]
+            continue
+        for alike in sound_alikes.get(word, []):
+            alike_words = words_of(alike)
+            if alike_words and all(w in vocabulary for w in alike_words):
+                replacement[word] = alike_words
+                break
+        else:
+            replacement[word] = []
+            silent.add(word)
+    phrases: dict[str, None] = {}
+    for block in graph.blocks:
+        for path in _block_phrases(graph, block):
+            words = [w for arc in path for w in replacement.get(arc.word, [])]
+            if words:
+                phrases[" ".join(words)] = None
+    out = list(phrases)
+    if add_unknown:
+        out.append(UNKNOWN)
+    return Grammar(phrases=out, silent_words=frozenset(silent))

@@ -1,0 +1,173 @@
+"""Load a skill from an intents directory: hassil sentences plus what the assistant says."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from hassil import Intents
+from hassil.util import merge_dict
+
+from .errors import BackcoachError
+from .model import project_root
+
+FALLBACK = "Fallback"
+RED_FLAG = "RedFlag"
+
+
+def default_intents_dir() -> Path:
+    return project_root() / "intents" / "en"
+
+
+@dataclass
+class Stretch:
+    """A guided stretch, as written in stretches.yaml."""
+
+    key: str
+    name: str
+    area: str
+    intro: str
+    safety: str
+    sides: list[str]
+    repetitions: int
+    steps: list[dict[str, Any]]
+
+
+@dataclass
+class Skill:
+    """Everything a skill knows: templates (hassil), responses, stretches and its own lines."""
+
+    directory: Path
+    intents: Intents
+    responses: dict[str, dict[str, Any]] = field(default_factory=dict)
+    stretches: dict[str, Stretch] = field(default_factory=dict)
+    system: dict[str, Any] = field(default_factory=dict)
+    sound_alikes: dict[str, list[str]] = field(default_factory=dict)
+    files: list[Path] = field(default_factory=list)
+
+    @property
+    def intent_names(self) -> list[str]:
+        return list(self.intents.intents)
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return yaml.safe_load(handle)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        raise BackcoachError(f"{where}: YAML error: {exc.problem}") from None
+    except yaml.YAMLError as exc:
+        raise BackcoachError(f"{path}: YAML error: {exc}") from None
+    except UnicodeDecodeError:
+        raise BackcoachError(f"{path}: not UTF-8 text") from None
+    except OSError as exc:
+        raise BackcoachError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+def line_of(path: Path, needle: str) -> int | None:
+    """The 1-based line where `needle` first appears in a file (for error messages)."""
+    try:
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if needle in line:
+                return number
+    except OSError:
+        return None
+    return None
+
+
+def _check_hassil_file(path: Path, data: dict) -> None:
+    """Parse one file's templates on their own, so an error names its file and line."""
+    from hassil.parse_expression import parse_sentence
+
+    if not isinstance(data.get("intents", {}), dict):
+        raise BackcoachError(f"{path}: 'intents' must be a mapping of intent names")
+    for name, intent in (data.get("intents") or {}).items():
+        if not isinstance(intent, dict) or not isinstance(intent.get("data"), list):
+            raise BackcoachError(f"{path}:{line_of(path, str(name)) or 1}: intent {name} needs a 'data' list")
+        for block in intent["data"]:
+            if not isinstance(block, dict) or not isinstance(block.get("sentences"), list):
+                raise BackcoachError(f"{path}:{line_of(path, str(name)) or 1}: intent {name} has a data block without 'sentences'")
+            for text in block["sentences"]:
+                if not isinstance(text, str):
+                    raise BackcoachError(f"{path}:{line_of(path, str(name)) or 1}: a sentence of {name} is not text: {text!r}")
+                try:
+                    parse_sentence(text, keep_text=True)
+                except Exception as exc:  # noqa: BLE001 - hassil raises several types
+                    line = line_of(path, text) or line_of(path, str(name)) or 1
+                    raise BackcoachError(f"{path}:{line}: bad template {text!r}: {exc}") from None
+    for rule, body in (data.get("expansion_rules") or {}).items():
+        try:
+            parse_sentence(str(body), keep_text=True)
+        except Exception as exc:  # noqa: BLE001
+            raise BackcoachError(f"{path}:{line_of(path, str(rule)) or 1}: bad expansion rule <{rule}>: {exc}") from None
+
+
+def load_skill(directory: str | Path | None = None) -> Skill:
+    """Read every YAML file under `directory` (recursively); raise BackcoachError naming the file."""
+    root = Path(directory) if directory else default_intents_dir()
+    if not root.is_dir():
+        raise BackcoachError(f"intents directory {root} does not exist")
+    files = sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+    merged: dict[str, Any] = {}
+    skill_parts: dict[str, Any] = {"responses": {}, "stretches": {}, "system": {}, "sound_alikes": {}}
+    hassil_files: list[Path] = []
+    for path in files:
+        data = _read_yaml(path)
+        if data is None:
+            continue
+        if not isinstance(data, dict):
+            raise BackcoachError(f"{path}: expected a mapping at the top of the file")
+        if "intents" in data or "lists" in data or "expansion_rules" in data:
+            _check_hassil_file(path, data)
+            data.setdefault("language", merged.get("language", "en"))
+            merge_dict(merged, {k: v for k, v in data.items() if k not in skill_parts})
+            hassil_files.append(path)
+        for key in skill_parts:
+            if key in data:
+                if not isinstance(data[key], dict):
+                    raise BackcoachError(f"{path}:{line_of(path, key + ':') or 1}: '{key}' must be a mapping")
+                skill_parts[key].update(data[key])
+    if not merged.get("intents"):
+        raise BackcoachError(f"no hassil intents found in {root} (expected YAML files with an 'intents:' section)")
+    try:
+        intents = Intents.from_dict(merged)
+    except BackcoachError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - hassil raises several types
+        raise BackcoachError(f"{root}: cannot load intents: {exc}") from None
+    skill = Skill(
+        directory=root,
+        intents=intents,
+        responses=skill_parts["responses"],
+        system=skill_parts["system"],
+        sound_alikes={str(k): [str(x) for x in (v or [])] for k, v in skill_parts["sound_alikes"].items()},
+        files=files,
+    )
+    skill.stretches = {key: _stretch(key, body, root) for key, body in skill_parts["stretches"].items()}
+    return skill
+
+
+def _stretch(key: str, body: Any, root: Path) -> Stretch:
+    if not isinstance(body, dict) or not isinstance(body.get("steps"), list) or not body["steps"]:
+        raise BackcoachError(f"{root}: stretch '{key}' needs a list of steps")
+    steps = []
+    for step in body["steps"]:
+        if isinstance(step, str):
+            step = {"say": step}
+        if not isinstance(step, dict) or "say" not in step:
+            raise BackcoachError(f"{root}: stretch '{key}' has a step without 'say'")
+        steps.append(step)
+    return Stretch(
+        key=key,
+        name=str(body.get("name", key)),
+        area=str(body.get("area", "")),
+        intro=str(body.get("intro", "")),
+        safety=str(body.get("safety", "")),
+        sides=[str(s) for s in body.get("sides") or []],
+        repetitions=int(body.get("repetitions", 1)),
+        steps=steps,
+    )

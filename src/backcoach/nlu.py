@@ -1,0 +1,201 @@
+"""Words to an intent with slots and a confidence: hassil first, fuzzy alignment around it."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from hassil import recognize as hassil_recognize
+
+from .align import INF, Aligner, Alignment
+from .intents import FALLBACK, RED_FLAG, Skill
+from .text import normalize, words_of
+from .wordgraph import WordGraph, build
+
+DEFAULT_THRESHOLD = 0.5
+
+
+@dataclass
+class Hypothesis:
+    """One thing the recogniser may have heard: words, per-word confidences, rank in the n-best."""
+
+    words: list[str]
+    confidences: list[float] | None = None
+    rank: int = 0
+
+
+@dataclass
+class IntentResult:
+    """What the person meant: the public shape of `ask --json` and `hear --json`."""
+
+    text: str
+    intent: str
+    slots: dict[str, object] = field(default_factory=dict)
+    confidence: float = 0.0
+    sentence: str = ""
+    """The closest sentence the templates allow (what was understood)."""
+    red_flag: bool = False
+    guess: str | None = None
+    """For a Fallback: the in-domain intent that came closest (for logs and evaluation)."""
+
+    def as_json(self) -> dict:
+        return {"text": self.text, "intent": self.intent, "slots": self.slots,
+                "confidence": round(self.confidence, 3)}
+
+
+class Understander:
+    """Understands text or recognizer hypotheses against one skill's templates."""
+
+    def __init__(self, skill: Skill, *, silent_words: frozenset[str] = frozenset(),
+                 threshold: float = DEFAULT_THRESHOLD, graph: WordGraph | None = None) -> None:
+        self.skill = skill
+        self.threshold = threshold
+        self.graph = graph or build(skill.intents)
+        self.aligner = Aligner(self.graph, silent_words=silent_words)
+        self.red_flag_blocks = [b for b in self.graph.blocks if b.intent == RED_FLAG]
+        self.alikes: dict[tuple[str, ...], str] = {}
+        for word, spellings in skill.sound_alikes.items():
+            for spelling in spellings:
+                self.alikes[tuple(words_of(spelling))] = word
+
+    # -- public -------------------------------------------------------------------------------
+    def understand(self, text: str) -> IntentResult:
+        """Typed (or already transcribed) text."""
+        return self.understand_hypotheses([Hypothesis(words_of(text))], text=text)
+
+    def understand_hypotheses(self, hypotheses: list[Hypothesis], text: str | None = None) -> IntentResult:
+        """The best reading over an n-best list; red flags in any of the top two always win."""
+        hypotheses = [h for h in hypotheses if h.words] or [Hypothesis([])]
+        best: IntentResult | None = None
+        for hyp in hypotheses[:4]:
+            result = self._understand_words(self._undo_sound_alikes(hyp), text)
+            score = result.confidence - 0.04 * hyp.rank
+            if result.intent == FALLBACK:
+                score = -1.0 + 0.01 * (1 - hyp.rank)
+            if best is None or score > best_score:
+                best, best_score = result, score
+        assert best is not None
+        if not best.red_flag:
+            for hyp in hypotheses[:2]:
+                flag = self.find_red_flag(self._undo_sound_alikes(hyp))
+                if flag is not None:
+                    return IntentResult(text=text if text is not None else " ".join(hyp.words),
+                                        intent=RED_FLAG, slots=flag.slots, confidence=max(0.9, best.confidence),
+                                        sentence=" ".join(flag.template_words), red_flag=True,
+                                        guess=best.intent)
+        return best
+
+    def find_red_flag(self, hyp: Hypothesis) -> Alignment | None:
+        """A red-flag phrase anywhere in the words (local alignment), held to near-exact words."""
+        words = hyp.words
+        if not words or not self.red_flag_blocks:
+            return None
+        ins = self.aligner.insert_costs(words, hyp.confidences)
+        found: Alignment | None = None
+        for block in self.red_flag_blocks:
+            result = self.aligner.align(block, words, ins, local=True, trace=True)
+            if result is None or not result.template_words:
+                continue
+            weight = sum(self.aligner.costs.weight(w) for w in result.template_words)
+            content = [w for w in result.template_words if self.aligner.costs.weight(w) >= 1.0]
+            if weight <= 0 or not content:
+                continue
+            if result.cost <= 0.2 * weight and result.matched >= max(1, len(result.template_words) - 1):
+                if found is None or result.cost < found.cost:
+                    found = result
+        return found
+
+    # -- internals ----------------------------------------------------------------------------
+    def _undo_sound_alikes(self, hyp: Hypothesis) -> Hypothesis:
+        if not self.alikes:
+            return hyp
+        words, confs = list(hyp.words), list(hyp.confidences or [1.0] * len(hyp.words))
+        for spelling, word in self.alikes.items():
+            k = len(spelling)
+            i = 0
+            while i + k <= len(words):
+                if tuple(words[i:i + k]) == spelling:
+                    words[i:i + k] = [word]
+                    confs[i:i + k] = [min(confs[i:i + k])]
+                i += 1
+        return Hypothesis(words, confs if hyp.confidences else None, hyp.rank)
+
+    def _understand_words(self, hyp: Hypothesis, text: str | None) -> IntentResult:
+        shown = text if text is not None else " ".join(hyp.words)
+        words = hyp.words
+        if not words:
+            return IntentResult(text=shown, intent=FALLBACK, confidence=1.0)
+        exact = self._exact(" ".join(words), shown)
+        if exact is not None:
+            return exact
+        ins = self.aligner.insert_costs(words, hyp.confidences)
+        total = sum(ins)
+        ranked: list[tuple[float, Alignment]] = []
+        bound = INF
+        blocks = sorted(self.graph.blocks, key=lambda b: self.aligner.lower_bound(b, words, ins))
+        best_by_intent: dict[str, float] = {}
+        for block in blocks:
+            lower = self.aligner.lower_bound(block, words, ins)
+            if lower > bound:
+                break
+            result = self.aligner.align(block, words, ins, bound=bound)
+            if result is None:
+                continue
+            ranked.append((result.cost, result))
+            if result.cost < best_by_intent.get(block.intent, INF):
+                best_by_intent[block.intent] = result.cost
+            costs = sorted(best_by_intent.values())
+            # Keep aligning while a block could still be the best or the runner-up.
+            bound = costs[1] if len(costs) > 1 else costs[0] + total
+        if not ranked:
+            return IntentResult(text=shown, intent=FALLBACK, confidence=1.0)
+        ranked.sort(key=lambda pair: pair[0])
+        top = ranked[0][1]
+        traced = self.aligner.align(top.block, words, ins, trace=True) or top
+        runner_up = min((c for c, a in ranked if a.block.intent != top.block.intent), default=INF)
+        confidence = self._confidence(traced.cost, runner_up, total)
+        slots = {**self._fixed_slots(top), **traced.slots}
+        result = IntentResult(text=shown, intent=top.block.intent, slots=slots, confidence=confidence,
+                              sentence=" ".join(traced.template_words))
+        return self._decide(result)
+
+    def _exact(self, normalized: str, shown: str) -> IntentResult | None:
+        try:
+            match = hassil_recognize(normalized, self.skill.intents)
+        except Exception:  # noqa: BLE001 - hassil edge cases must not break understanding
+            match = None
+        if match is None:
+            return None
+        slots = {name: entity.value for name, entity in match.entities.items()}
+        result = IntentResult(text=shown, intent=match.intent.name, slots=slots, confidence=1.0,
+                              sentence=normalized, red_flag=match.intent.name == RED_FLAG)
+        return self._decide(result)
+
+    def _decide(self, result: IntentResult) -> IntentResult:
+        if result.intent == FALLBACK:
+            result.guess, result.slots = None, {}
+            return result
+        if result.confidence < self.threshold:
+            return IntentResult(text=result.text, intent=FALLBACK, confidence=1.0 - result.confidence,
+                                guess=result.intent)
+        result.red_flag = result.intent == RED_FLAG
+        return result
+
+    @staticmethod
+    def _confidence(cost: float, runner_up: float, total: float) -> float:
+        """1 for a perfect match, falling with the share of the words that had to be edited,
+        and lowered when another intent fits almost as well."""
+        scale = max(total, 1.0)
+        fit = max(0.0, 1.0 - cost / scale)
+        if runner_up < INF:
+            margin = (runner_up - cost) / scale
+            fit *= 1.0 - 0.5 * math.exp(-margin / 0.08)
+        return round(min(1.0, max(0.0, fit)), 4)
+
+    def _fixed_slots(self, alignment: Alignment) -> dict:
+        intent = self.skill.intents.intents[alignment.block.intent]
+        return dict(intent.data[alignment.block.data_index].slots)
+
+
+def normalize_text(text: str) -> str:
+    return normalize(text)
