@@ -9,7 +9,7 @@ from hassil import recognize as hassil_recognize
 
 from .align import INF, Aligner, Alignment
 from .intents import FALLBACK, RED_FLAG, Skill
-from .text import normalize, words_of
+from .text import words_of
 from .wordgraph import WordGraph, build
 
 DEFAULT_THRESHOLD = 0.5
@@ -37,6 +37,11 @@ class IntentResult:
     red_flag: bool = False
     guess: str | None = None
     """For a Fallback: the in-domain intent that came closest (for logs and evaluation)."""
+
+    @property
+    def out_of_domain(self) -> bool:
+        """A Fallback because the words matched the skill's not-for-me sentences (weather...)."""
+        return self.intent == FALLBACK and bool(self.sentence)
 
     def as_json(self) -> dict:
         return {"text": self.text, "intent": self.intent, "slots": self.slots,
@@ -172,7 +177,7 @@ class Understander:
         return self._decide(result)
 
     def _decide(self, result: IntentResult) -> IntentResult:
-        if result.intent == FALLBACK:
+        if result.intent == FALLBACK:  # the skill's own "not for me" sentences matched
             result.guess, result.slots = None, {}
             return result
         if result.confidence < self.threshold:
@@ -196,6 +201,3 @@ class Understander:
         intent = self.skill.intents.intents[alignment.block.intent]
         return dict(intent.data[alignment.block.data_index].slots)
 
-
-def normalize_text(text: str) -> str:
-    return normalize(text)

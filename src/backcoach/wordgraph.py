@@ -309,3 +309,19 @@ def build(intents: Intents) -> WordGraph:
         for index, data in enumerate(intent.data):
             builder.add_intent_data(name, index, data)
     return graph
+
+
+def random_sentence(graph: WordGraph, block: Block, rng) -> tuple[str, dict[str, object]]:
+    """One sentence the block allows, by a random walk (each branch equally likely), with its slots."""
+    state, words, slots = block.start, [], {}
+    while state != block.end:
+        arcs = graph.arcs_from[state]
+        arc = arcs[rng.randrange(len(arcs))]
+        if arc.word == WILDCARD:
+            words.append("something")
+        elif arc.word != EPS:
+            words.append(arc.word)
+        if arc.slot is not None:
+            slots[arc.slot.name] = "something" if arc.slot.wildcard else arc.slot.value
+        state = arc.target
+    return " ".join(words), slots

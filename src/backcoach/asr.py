@@ -1,0 +1,127 @@
+"""Vosk speech recognition limited to what the intents can say: streaming, endpoints, n-best."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from .errors import BackcoachError
+from .grammar import Grammar
+from .nlu import Hypothesis
+from .text import words_of
+
+SAMPLE_RATE = 16000
+
+
+@dataclass
+class Transcript:
+    """What the recogniser heard in one stretch of speech."""
+
+    text: str
+    hypotheses: list[Hypothesis] = field(default_factory=list)
+    start: float = 0.0
+    """Seconds from the start of the stream to the first word (0 when nothing was heard)."""
+    end: float = 0.0
+    """Seconds from the start of the stream to the end of the last word."""
+
+
+def load_model(model_dir: Path):  # -> vosk.Model
+    """Load a Vosk model once (about half a second for the small one)."""
+    try:
+        import vosk
+    except ImportError as exc:  # pragma: no cover - a broken install
+        raise BackcoachError(f"the vosk package is not installed ({exc})", hint="run the README set-up") from None
+    vosk.SetLogLevel(-1)
+    try:
+        return vosk.Model(str(model_dir))
+    except Exception as exc:  # noqa: BLE001 - vosk raises a bare Exception
+        raise BackcoachError(f"could not load the speech model at {model_dir} ({exc})",
+                             hint="run: backcoach model fetch") from None
+
+
+class Recognizer:
+    """A Vosk recogniser for one stream of 16 kHz mono 16-bit audio; reusable after `reset`."""
+
+    def __init__(self, model, grammar: Grammar | None, alternatives: int = 3) -> None:
+        import vosk
+
+        self._vosk = vosk
+        self.grammar = grammar
+        self.alternatives = alternatives
+        if grammar is not None:
+            self._rec = vosk.KaldiRecognizer(model, SAMPLE_RATE, json.dumps(grammar.phrases))
+        else:
+            self._rec = vosk.KaldiRecognizer(model, SAMPLE_RATE)
+        if alternatives > 1:
+            self._rec.SetMaxAlternatives(alternatives)
+        self._rec.SetWords(True)
+        self._offset = 0.0
+        self._fed = 0
+
+    @property
+    def seconds_fed(self) -> float:
+        return self._fed / (2 * SAMPLE_RATE)
+
+    def reset(self) -> None:
+        """Forget the current utterance (keeps the model and grammar)."""
+        self._rec.Reset()
+        self._offset = self.seconds_fed
+
+    def accept(self, pcm16: bytes) -> Transcript | None:
+        """Feed audio; returns a transcript when Vosk detects the end of an utterance."""
+        self._fed += len(pcm16)
+        if self._rec.AcceptWaveform(pcm16):
+            transcript = self._parse(self._rec.Result())
+            self._offset = self.seconds_fed
+            return transcript
+        return None
+
+    def partial(self) -> str:
+        """The words heard so far in the current utterance."""
+        try:
+            return json.loads(self._rec.PartialResult()).get("partial", "")
+        except ValueError:
+            return ""
+
+    def finish(self) -> Transcript:
+        """Force the end of the current utterance and return it."""
+        transcript = self._parse(self._rec.FinalResult())
+        self._offset = self.seconds_fed
+        return transcript
+
+    def _parse(self, raw: str) -> Transcript:
+        data = json.loads(raw)
+        alternatives = data.get("alternatives")
+        if alternatives is None:
+            alternatives = [{"text": data.get("text", ""), "result": data.get("result", [])}]
+        hypotheses: list[Hypothesis] = []
+        start = end = 0.0
+        for rank, alt in enumerate(alternatives):
+            words = words_of(alt.get("text", ""))
+            timed = alt.get("result") or []
+            confs = [float(w.get("conf", 1.0)) for w in timed] if timed and "conf" in timed[0] else None
+            if confs is not None and len(confs) != len(words):
+                confs = None
+            if not words:
+                continue
+            hypotheses.append(Hypothesis(words=words, confidences=confs, rank=rank))
+            if rank == 0 and timed:
+                start = self._offset + float(timed[0].get("start", 0.0))
+                end = self._offset + float(timed[-1].get("end", 0.0))
+        text = " ".join(hypotheses[0].words) if hypotheses else ""
+        return Transcript(text=text, hypotheses=hypotheses, start=start, end=end)
+
+
+def transcribe(recognizer: Recognizer, chunks: Iterable[bytes]) -> Iterator[Transcript]:
+    """Every utterance in a stream of 16 kHz mono pcm16 chunks (empty ones are skipped)."""
+    recognizer.reset()
+    for chunk in chunks:
+        result = recognizer.accept(chunk)
+        if result is not None and result.text:
+            yield result
+    last = recognizer.finish()
+    if last.text:
+        yield last
+

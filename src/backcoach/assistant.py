@@ -1,0 +1,120 @@
+"""The pipeline wired once per process: skill, speech model, grammar, understanding, voice."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from .asr import Recognizer, Transcript, load_model, transcribe
+from .audio import collect_wavs, iter_pcm16_mono_16k, signal_level_dbfs
+from .errors import BackcoachError
+from .grammar import Grammar, build_grammar, model_vocabulary
+from .intents import FALLBACK, RED_FLAG, Skill, load_skill
+from .model import resolve_model
+from .nlu import IntentResult, Understander
+
+log = logging.getLogger("backcoach")
+
+SILENCE_DBFS = -55.0
+
+
+@dataclass
+class Heard:
+    """One audio file understood: what was heard and what it meant."""
+
+    file: str
+    transcript: str
+    result: IntentResult
+    duration: float = 0.0
+    segments: list[Transcript] = field(default_factory=list)
+
+
+class Assistant:
+    """Loads the expensive parts once; `understand_text` needs no speech model at all."""
+
+    def __init__(self, intents_dir: str | Path | None = None, model_dir: str | None = None) -> None:
+        self.skill: Skill = load_skill(intents_dir)
+        self.understander = Understander(self.skill)
+        self._model_arg = model_dir
+        self._model = None
+        self.grammar: Grammar | None = None
+        self._recognizer: Recognizer | None = None
+
+    # -- text ------------------------------------------------------------------------------------
+    def understand_text(self, text: str) -> IntentResult:
+        return self.understander.understand(text)
+
+    # -- speech ----------------------------------------------------------------------------------
+    @property
+    def model_dir(self) -> Path:
+        return resolve_model(self._model_arg)
+
+    def recognizer(self) -> Recognizer:
+        """The Vosk recogniser, limited to the skill's grammar (model loaded on first use)."""
+        if self._recognizer is None:
+            model_dir = self.model_dir
+            self._model = load_model(model_dir)
+            self.grammar = build_grammar(self.understander.graph, model_vocabulary(model_dir),
+                                         self.skill.sound_alikes)
+            if self.grammar.silent_words:
+                log.info("words the model cannot hear (skipping them is free): %s",
+                         ", ".join(sorted(self.grammar.silent_words)))
+            self.understander = Understander(self.skill, silent_words=self.grammar.silent_words,
+                                             threshold=self.understander.threshold,
+                                             graph=self.understander.graph)
+            self._recognizer = Recognizer(self._model, self.grammar)
+        return self._recognizer
+
+    def new_recognizer(self) -> Recognizer:
+        """Another recogniser on the same model and grammar (for a second stream)."""
+        self.recognizer()
+        return Recognizer(self._model, self.grammar)
+
+    def understand_transcript(self, transcript: Transcript) -> IntentResult:
+        return self.understander.understand_hypotheses(transcript.hypotheses, text=transcript.text)
+
+    def hear_file(self, path: Path) -> Heard:
+        """Recognise and understand one WAV file, streamed (bounded memory for long files)."""
+        recognizer = self.recognizer()
+        level = [-120.0]
+        seconds = [0.0]
+
+        def chunks() -> Iterator[bytes]:
+            for pcm in iter_pcm16_mono_16k(path):
+                seconds[0] += len(pcm) / 32000
+                level[0] = max(level[0], signal_level_dbfs(pcm))
+                yield pcm
+
+        segments = list(transcribe(recognizer, chunks()))
+        transcript = " ".join(s.text for s in segments)
+        if not segments or level[0] < SILENCE_DBFS:
+            result = IntentResult(text=transcript, intent=FALLBACK, confidence=1.0)
+            return Heard(str(path), transcript if segments else "", result, seconds[0], segments)
+        results = [self.understand_transcript(s) for s in segments]
+        result = _pick(results)
+        if len(segments) > 1:
+            result.text = transcript
+        return Heard(str(path), transcript, result, seconds[0], segments)
+
+    def hear_paths(self, paths: list[str]) -> Iterator[Heard | BackcoachError]:
+        """Every WAV under the paths, in order; a bad file yields its error and the batch goes on."""
+        found, errors = collect_wavs(paths)
+        yield from errors
+        for path in found:
+            try:
+                yield self.hear_file(path)
+            except BackcoachError as exc:
+                yield exc
+
+
+def _pick(results: list[IntentResult]) -> IntentResult:
+    """For a file with several utterances: a red flag in any of them, else the surest answer."""
+    for result in results:
+        if result.intent == RED_FLAG:
+            return result
+    understood = [r for r in results if r.intent != FALLBACK]
+    if understood:
+        return max(understood, key=lambda r: r.confidence)
+    return results[-1]
