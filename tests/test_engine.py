@@ -1,0 +1,109 @@
+"""The understanding engine on a skill that is not backcoach's own: any hassil directory works."""
+
+from __future__ import annotations
+
+import random
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from backcoach.grammar import build_grammar
+from backcoach.intents import load_skill
+from backcoach.nlu import Understander
+from backcoach.wordgraph import build, random_sentence
+
+COFFEE = Path(__file__).parent / "data" / "coffee"
+
+
+@pytest.fixture(scope="module")
+def coffee():
+    return Understander(load_skill(COFFEE))
+
+
+@pytest.mark.parametrize("text, slots", [
+    ("make me double shot coffee", {"shots": "double", "drink": "coffee"}),
+    ("can i have a large latte with oat milk and a bit of brown sugar please",
+     {"size": "large", "drink": "latte", "milk": "oat milk", "sweetener": "a bit of brown sugar"}),
+    ("give me a small tea with honey", {"size": "small", "drink": "tea", "sweetener": "honey"}),
+    ("um could i get like a flat white with soy milk", {"drink": "flat white", "milk": "soy milk"}),
+    ("large americano", {"size": "large", "drink": "americano"}),
+])
+def test_orders_are_understood_with_every_slot(coffee, text, slots):
+    result = coffee.understand(text)
+    assert result.intent == "OrderDrink"
+    assert result.slots == slots
+    assert result.confidence >= 0.5
+
+
+def test_the_longest_slot_value_wins(coffee):
+    result = coffee.understand("a latte with a bit of brown sugar")
+    assert result.slots["sweetener"] == "a bit of brown sugar"
+
+
+def test_dropped_and_extra_words_still_align(coffee):
+    result = coffee.understand("make me double shot coffee right now")
+    assert (result.intent, result.slots.get("drink")) == ("OrderDrink", "coffee")
+    assert result.confidence < 1.0  # not an exact match, so not certain
+
+
+@pytest.mark.parametrize("text", ["what time is it", "turn on the kitchen lights", "play some jazz music",
+                                  "how tall is mount everest", ""])
+def test_out_of_domain_text_falls_back(coffee, text):
+    assert coffee.understand(text).intent == "Fallback"
+
+
+def test_random_template_sentences_map_back_to_their_intent(coffee):
+    rng = random.Random(3)
+    graph = coffee.graph
+    for block in graph.blocks:
+        for _ in range(40):
+            sentence, slots = random_sentence(graph, block, rng)
+            result = coffee.understand(sentence)
+            assert result.intent == block.intent, sentence
+            assert result.slots == slots, sentence
+
+
+def test_a_huge_template_stays_a_small_graph_and_grammar(tmp_path):
+    # Ten optional slots in any order would be far beyond 10^8 sentences if enumerated.
+    lists = {f"l{i}": {"values": [f"word{i}x{j}" for j in range(12)]} for i in range(5)}
+    parts = ";".join(f"[{{l{i}}}]" for i in range(5))
+    (tmp_path / "big.yaml").write_text(textwrap.dedent(f"""\
+        language: en
+        intents:
+          Big:
+            data:
+              - sentences:
+                  - "[please] (make|get) me ({parts}) [now|please]"
+        """) + __import__("yaml").safe_dump({"lists": lists}))
+    skill = load_skill(tmp_path)
+    graph = build(skill.intents)
+    grammar = build_grammar(graph)
+    assert len(graph.arcs()) < 200_000
+    assert 60 <= len(grammar.phrases) < 20_000
+    words = {w for p in grammar.phrases for w in p.split()}
+    assert {"word0x0", "word4x11", "make", "get"} <= words
+    result = Understander(skill, graph=graph).understand("make me word3x5 word0x2 now")
+    assert result.intent == "Big" and result.slots == {"l3": "word3x5", "l0": "word0x2"}
+
+
+def test_unknown_words_are_replaced_or_made_free(tmp_path):
+    (tmp_path / "s.yaml").write_text(textwrap.dedent("""\
+        language: en
+        intents:
+          Nerve:
+            data:
+              - sentences: ["tell me about the sciatic nerve"]
+        sound_alikes:
+          sciatic: ["sigh attic"]
+        """))
+    skill = load_skill(tmp_path)
+    graph = build(skill.intents)
+    vocab = {"tell", "me", "about", "the", "nerve", "sigh", "attic", "[unk]"}
+    grammar = build_grammar(graph, vocab, skill.sound_alikes)
+    assert "tell me about the sigh attic nerve" in grammar.phrases
+    grammar2 = build_grammar(graph, vocab - {"sigh"}, skill.sound_alikes)
+    assert "sciatic" in grammar2.silent_words
+    u = Understander(skill, silent_words=grammar2.silent_words)
+    assert u.understand("tell me about the nerve").confidence > 0.9
+    assert Understander(skill).understand("tell me about the sigh attic nerve").intent == "Nerve"
