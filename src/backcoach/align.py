@@ -15,6 +15,8 @@ from .text import FILLER_WORDS, similarity
 from .wordgraph import EPS, WILDCARD, Arc, Block, WordGraph
 
 INF = float("inf")
+UNKNOWN_WORD = "unk"
+"""How Vosk's "[unk]" (speech outside the grammar) reads once normalized: never matches a template."""
 
 
 @dataclass(frozen=True)
@@ -24,10 +26,13 @@ class Costs:
     content: float = 1.0
     filler: float = 0.35
     wildcard_word: float = 0.05
+    unknown: float = 1.5
     substitute_scale: float = 2.0
-    min_similarity: float = 0.5
+    min_similarity: float = 0.6
 
     def weight(self, word: str) -> float:
+        if word == UNKNOWN_WORD:
+            return self.unknown
         return self.filler if word in FILLER_WORDS else self.content
 
 
@@ -166,7 +171,7 @@ class Aligner:
             if heard == word:
                 out.append(0.0)
                 continue
-            sim = similarity(word, heard)
+            sim = 0.0 if heard == UNKNOWN_WORD else similarity(word, heard)
             replace = dcost + ins[j]
             if sim >= costs.min_similarity:
                 scale = min(costs.weight(word), costs.weight(heard))

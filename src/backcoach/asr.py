@@ -42,9 +42,13 @@ def load_model(model_dir: Path):  # -> vosk.Model
 
 
 class Recognizer:
-    """A Vosk recogniser for one stream of 16 kHz mono 16-bit audio; reusable after `reset`."""
+    """A Vosk recogniser for one stream of 16 kHz mono 16-bit audio; reusable after `reset`.
 
-    def __init__(self, model, grammar: Grammar | None, alternatives: int = 3) -> None:
+    By default it returns the single best reading with a confidence per word (Vosk gives either
+    word confidences or an n-best list); `alternatives=N` asks for the n-best list instead.
+    """
+
+    def __init__(self, model, grammar: Grammar | None, alternatives: int = 0) -> None:
         import vosk
 
         self._vosk = vosk

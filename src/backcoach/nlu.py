@@ -9,10 +9,11 @@ from hassil import recognize as hassil_recognize
 
 from .align import INF, Aligner, Alignment
 from .intents import FALLBACK, RED_FLAG, Skill
-from .text import words_of
+from .text import FILLER_WORDS, words_of
 from .wordgraph import WordGraph, build
 
 DEFAULT_THRESHOLD = 0.5
+RANK_PENALTY = 0.15
 
 
 @dataclass
@@ -69,14 +70,19 @@ class Understander:
         return self.understand_hypotheses([Hypothesis(words_of(text))], text=text)
 
     def understand_hypotheses(self, hypotheses: list[Hypothesis], text: str | None = None) -> IntentResult:
-        """The best reading over an n-best list; red flags in any of the top two always win."""
+        """The best reading of what was heard; a red flag in the top two readings always wins.
+
+        Lower-ranked readings of an n-best list must fit clearly better to be chosen: a recogniser
+        limited to the skill's words offers in-domain alternatives even for out-of-domain speech.
+        """
         hypotheses = [h for h in hypotheses if h.words] or [Hypothesis([])]
         best: IntentResult | None = None
+        best_score = -INF
         for hyp in hypotheses[:4]:
             result = self._understand_words(self._undo_sound_alikes(hyp), text)
-            score = result.confidence - 0.04 * hyp.rank
+            score = result.confidence - RANK_PENALTY * hyp.rank
             if result.intent == FALLBACK:
-                score = -1.0 + 0.01 * (1 - hyp.rank)
+                score = -1.0 - hyp.rank
             if best is None or score > best_score:
                 best, best_score = result, score
         assert best is not None
@@ -130,7 +136,7 @@ class Understander:
         words = hyp.words
         if not words:
             return IntentResult(text=shown, intent=FALLBACK, confidence=1.0)
-        exact = self._exact(" ".join(words), shown)
+        exact = self._exact(" ".join(words), shown, _heard_confidence(hyp) ** 0.5)
         if exact is not None:
             return exact
         ins = self.aligner.insert_costs(words, hyp.confidences)
@@ -158,13 +164,13 @@ class Understander:
         top = ranked[0][1]
         traced = self.aligner.align(top.block, words, ins, trace=True) or top
         runner_up = min((c for c, a in ranked if a.block.intent != top.block.intent), default=INF)
-        confidence = self._confidence(traced.cost, runner_up, total)
+        confidence = self._confidence(traced.cost, runner_up, total) * _heard_confidence(hyp) ** 0.5
         slots = {**self._fixed_slots(top), **traced.slots}
         result = IntentResult(text=shown, intent=top.block.intent, slots=slots, confidence=confidence,
                               sentence=" ".join(traced.template_words))
         return self._decide(result)
 
-    def _exact(self, normalized: str, shown: str) -> IntentResult | None:
+    def _exact(self, normalized: str, shown: str, heard: float) -> IntentResult | None:
         try:
             match = hassil_recognize(normalized, self.skill.intents)
         except Exception:  # noqa: BLE001 - hassil edge cases must not break understanding
@@ -172,7 +178,7 @@ class Understander:
         if match is None:
             return None
         slots = {name: entity.value for name, entity in match.entities.items()}
-        result = IntentResult(text=shown, intent=match.intent.name, slots=slots, confidence=1.0,
+        result = IntentResult(text=shown, intent=match.intent.name, slots=slots, confidence=round(heard, 4),
                               sentence=normalized, red_flag=match.intent.name == RED_FLAG)
         return self._decide(result)
 
@@ -201,3 +207,10 @@ class Understander:
         intent = self.skill.intents.intents[alignment.block.intent]
         return dict(intent.data[alignment.block.data_index].slots)
 
+
+def _heard_confidence(hyp: Hypothesis) -> float:
+    """How sure the recogniser was of the words, content words counting most (1 for typed text)."""
+    if not hyp.confidences:
+        return 1.0
+    weights = [0.35 if w in FILLER_WORDS else 1.0 for w in hyp.words]
+    return sum(c * w for c, w in zip(hyp.confidences, weights)) / sum(weights)
