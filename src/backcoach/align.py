@@ -64,6 +64,29 @@ class Aligner:
                                        for a in graph.arcs_from[s] if a.word not in (EPS, WILDCARD)}
             for b in graph.blocks
         }
+        self.vocabulary = sorted(set().union(*self.block_words.values())) if self.block_words else []
+        self._near_cache: dict[str, dict[str, float]] = {}
+        self._subs_key: tuple | None = None
+        self._subs: dict[str, list[float]] = {}
+
+    def near(self, heard: str) -> dict[str, float]:
+        """Template words that look like a heard word (similarity at least `min_similarity`)."""
+        found = self._near_cache.get(heard)
+        if found is None:
+            least = self.costs.min_similarity
+            found = {}
+            if heard != UNKNOWN_WORD:
+                size = len(heard)
+                for word in self.vocabulary:
+                    # similarity >= least needs lengths within (1 - least) of the longer word
+                    if abs(len(word) - size) <= (1.0 - least) * max(len(word), size):
+                        sim = similarity(word, heard)
+                        if sim >= least:
+                            found[word] = sim
+            if len(self._near_cache) > 20_000:
+                self._near_cache.clear()
+            self._near_cache[heard] = found
+        return found
 
     def delete_cost(self, word: str) -> float:
         return 0.0 if word in self.silent_words else self.costs.weight(word)
@@ -80,7 +103,7 @@ class Aligner:
         vocab = self.block_words[(block.intent, block.data_index)]
         bound = 0.0
         for word, cost in zip(words, ins):
-            if word not in vocab and not any(similarity(word, v) >= self.costs.min_similarity for v in vocab):
+            if word not in vocab and vocab.isdisjoint(self.near(word)):
                 bound += cost
         return bound
 
@@ -93,7 +116,10 @@ class Aligner:
         """
         n = len(words)
         graph, costs = self.graph, self.costs
-        sub_cache: dict[str, list[float]] = {}
+        key = (tuple(words), tuple(ins))
+        if key != self._subs_key:  # substitution costs are shared by every block for one input
+            self._subs_key, self._subs = key, {}
+        sub_cache = self._subs
         rows: dict[int, list[float]] = {}
         back: dict[int, list[tuple[int, int, Arc | None]]] = {}
         start_row = [0.0] * (n + 1) if local else [0.0] + [INF] * n
@@ -171,7 +197,7 @@ class Aligner:
             if heard == word:
                 out.append(0.0)
                 continue
-            sim = 0.0 if heard == UNKNOWN_WORD else similarity(word, heard)
+            sim = self.near(heard).get(word, 0.0)
             replace = dcost + ins[j]
             if sim >= costs.min_similarity:
                 scale = min(costs.weight(word), costs.weight(heard))

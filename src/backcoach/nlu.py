@@ -91,7 +91,7 @@ class Understander:
                 flag = self.find_red_flag(self._undo_sound_alikes(hyp))
                 if flag is not None:
                     return IntentResult(text=text if text is not None else " ".join(hyp.words),
-                                        intent=RED_FLAG, slots=flag.slots, confidence=max(0.9, best.confidence),
+                                        intent=RED_FLAG, slots={**self._fixed_slots(flag), **flag.slots}, confidence=max(0.9, best.confidence),
                                         sentence=" ".join(flag.template_words), red_flag=True,
                                         guess=best.intent)
         return best

@@ -139,12 +139,15 @@ class Pyttsx3Voice:
         fd, name = tempfile.mkstemp(suffix=".wav", prefix="backcoach-tts-")
         os.close(fd)
         try:
-            with self._lock, contextlib.redirect_stdout(io.StringIO()):  # pyttsx3 prints "Audio saved"
-                self._engine.save_to_file(text, name)
-                self._engine.runAndWait()
-            if os.path.getsize(name) <= 44:
-                raise BackcoachError("pyttsx3 produced no audio")
-            return read_wav(name)
+            # pyttsx3's espeak driver sometimes finishes its first job before writing the file:
+            # try twice, then use the espeak-ng command line.
+            for _attempt in range(2):
+                with self._lock, contextlib.redirect_stdout(io.StringIO()):  # it prints "Audio saved"
+                    self._engine.save_to_file(text, name)
+                    self._engine.runAndWait()
+                if os.path.getsize(name) > 44:
+                    return read_wav(name)
+            raise RuntimeError("pyttsx3 produced no audio")
         except BackcoachError:
             raise
         except Exception as exc:  # noqa: BLE001
