@@ -18,6 +18,8 @@ from .nlu import IntentResult, Understander
 log = logging.getLogger("backcoach")
 
 SILENCE_DBFS = -55.0
+PAD_START = b"\x00\x00" * int(0.3 * 16000)
+PAD_END = b"\x00\x00" * int(0.5 * 16000)
 
 
 @dataclass
@@ -82,10 +84,14 @@ class Assistant:
         seconds = [0.0]
 
         def chunks() -> Iterator[bytes]:
+            # A recording cut right at the first or last word loses that word in Vosk; a
+            # microphone stream always has quiet around speech, so give files the same.
+            yield PAD_START
             for pcm in iter_pcm16_mono_16k(path):
                 seconds[0] += len(pcm) / 32000
                 level[0] = max(level[0], signal_level_dbfs(pcm))
                 yield pcm
+            yield PAD_END
 
         segments = list(transcribe(recognizer, chunks()))
         transcript = " ".join(s.text for s in segments)

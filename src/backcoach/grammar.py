@@ -7,6 +7,8 @@ a few paths through the graph do that, however many sentences the templates expa
 
 from __future__ import annotations
 
+import hashlib
+import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,11 +36,32 @@ def model_vocabulary(model_dir: Path) -> set[str] | None:
             return {line.split()[0] for line in handle if line.strip()}
     gr = model_dir / "graph" / "Gr.fst"
     if gr.is_file():
+        cached = _cache_path(gr)
         try:
-            return _fst_output_symbols(gr)
+            return set(cached.read_text(encoding="utf-8").split("\n"))
+        except OSError:
+            pass
+        try:
+            words = _fst_output_symbols(gr)
         except (OSError, struct.error, ValueError, UnicodeDecodeError):
             return None
+        try:  # reading the symbol table takes half a second; keep it for the next start
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cached.with_suffix(".tmp")
+            tmp.write_text("\n".join(sorted(words)), encoding="utf-8")
+            tmp.replace(cached)
+        except OSError:
+            pass
+        return words
     return None
+
+
+def _cache_path(gr: Path) -> Path:
+    """Where the vocabulary read from one Gr.fst is kept (keyed by its path, size and time)."""
+    stat = gr.stat()
+    key = hashlib.sha1(f"{gr.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "backcoach" / f"vocabulary-{key}.txt"
 
 
 def _fst_output_symbols(path: Path) -> set[str]:

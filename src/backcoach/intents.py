@@ -52,10 +52,14 @@ class Skill:
         return list(self.intents.intents)
 
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+"""libyaml's loader when PyYAML has it: ten times faster on the skill's files."""
+
+
 def _read_yaml(path: Path) -> Any:
     try:
         with open(path, encoding="utf-8") as handle:
-            return yaml.safe_load(handle)
+            return yaml.load(handle, Loader=_LOADER)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
@@ -122,7 +126,6 @@ def load_skill(directory: str | Path | None = None) -> Skill:
         if not isinstance(data, dict):
             raise BackcoachError(f"{path}: expected a mapping at the top of the file")
         if "intents" in data or "lists" in data or "expansion_rules" in data:
-            _check_hassil_file(path, data)
             data.setdefault("language", merged.get("language", "en"))
             merge_dict(merged, {k: v for k, v in data.items() if k not in skill_parts})
             hassil_files.append(path)
@@ -135,9 +138,12 @@ def load_skill(directory: str | Path | None = None) -> Skill:
         raise BackcoachError(f"no hassil intents found in {root} (expected YAML files with an 'intents:' section)")
     try:
         intents = Intents.from_dict(merged)
-    except BackcoachError:
-        raise
+        for intent in intents.intents.values():  # hassil parses templates lazily: parse them now
+            for data in intent.data:
+                data.sentences  # noqa: B018 - the cached parse
     except Exception as exc:  # noqa: BLE001 - hassil raises several types
+        for path in hassil_files:  # find the file and line at fault (only when something is wrong)
+            _check_hassil_file(path, _read_yaml(path))
         raise BackcoachError(f"{root}: cannot load intents: {exc}") from None
     skill = Skill(
         directory=root,

@@ -1,0 +1,144 @@
+"""Speak to it: synthesized questions (espeak-ng through pyttsx3's engine, and Piper's joe voice)
+must be understood from audio; noise, silence and out-of-domain speech must be rejected."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from backcoach.audio import AudioChunk, write_wav
+from backcoach.wordgraph import random_sentence
+from conftest import run_cli
+
+# One clear phrasing per catalogue intent, spoken by each test voice.
+SPOKEN = {
+    "KneeBendBackPain": ("why does my lower back hurt when i bend my knee", {}),
+    "PelvisConnection": ("how is my pelvis connected to my back and legs", {}),
+    "SciaticNerve": ("what is the sciatic nerve", {}),
+    "PainMechanism": ("how does bending my knee cause back pain", {}),
+    "StringAnalogy": ("explain the string example", {}),
+    "CauseSummary": ("what are the main causes", {}),
+    "SelfCare": ("what can i do about it", {}),
+    "StretchTips": ("what stretches help my hamstrings", {"area": "hamstring"}),
+    "GuidedStretch": ("guide me through the knee to chest stretch", {"stretch": "knee to chest"}),
+    "PostureTips": ("how should i sit", {"posture": "sitting"}),
+    "SeeDoctor": ("when should i see a doctor", {}),
+    "RedFlag": ("my groin has gone numb", {"sign": "groin numbness"}),
+    "Help": ("what can you do", {}),
+    "Repeat": ("say that again", {}),
+    "More": ("tell me more", {}),
+    "Next": ("next", {}),
+    "Previous": ("go back", {}),
+    "Stop": ("stop", {}),
+    "SpeakSlower": ("speak slower", {}),
+    "SpeakFaster": ("speak faster", {}),
+}
+OUT_OF_DOMAIN = ["what's the weather like tomorrow", "turn on the kitchen lights",
+                 "play some music by the beatles", "set a timer for ten minutes",
+                 "who won the football game last night", "how do i make pancakes"]
+VOICES = ["pyttsx3", "espeak:en-us:rate=150", "piper"]
+
+
+@pytest.fixture(scope="module")
+def voices():
+    from backcoach.tts import load_voice
+
+    loaded = {}
+    for spec in VOICES:
+        try:
+            loaded[spec] = load_voice(spec)
+        except Exception as exc:  # noqa: BLE001
+            if spec == "piper":
+                pytest.skip(f"piper voice unavailable: {exc}")
+            raise
+    return loaded
+
+
+def _hear(assistant, voice, text, tmp_path, name):
+    chunk = voice.synthesize(text)
+    path = tmp_path / f"{name}.wav"
+    write_wav(path, chunk.to_pcm16_mono_16k(), 16000)
+    return assistant.hear_file(path)
+
+
+@pytest.mark.parametrize("spec", VOICES)
+def test_every_intent_is_understood_from_speech(assistant, voices, spec, tmp_path):
+    voice = voices[spec]
+    misses = []
+    for intent, (text, slots) in SPOKEN.items():
+        heard = _hear(assistant, voice, text, tmp_path, intent)
+        got = (heard.result.intent, {k: heard.result.slots.get(k) for k in slots})
+        if got != (intent, slots):
+            misses.append(f"{text!r} heard as {heard.transcript!r} -> {got}")
+    assert not misses, misses
+
+
+@pytest.mark.parametrize("spec", ["pyttsx3", "piper"])
+def test_sampled_template_sentences_from_speech(assistant, voices, spec, tmp_path):
+    rng = random.Random(11)
+    graph = assistant.understander.graph
+    blocks = [b for b in graph.blocks if b.intent != "Fallback"]
+    right = total = 0
+    misses = []
+    for k in range(40):
+        block = rng.choice(blocks)
+        sentence, _ = random_sentence(graph, block, rng)
+        heard = _hear(assistant, voices[spec], sentence, tmp_path, f"s{k}")
+        total += 1
+        if heard.result.intent == block.intent:
+            right += 1
+        else:
+            misses.append((sentence, heard.transcript, heard.result.intent))
+    assert right / total >= 0.9, misses
+
+
+@pytest.mark.parametrize("text", OUT_OF_DOMAIN)
+def test_out_of_domain_speech_is_rejected(assistant, voices, text, tmp_path):
+    heard = _hear(assistant, voices["pyttsx3"], text, tmp_path, "ood")
+    assert heard.result.intent == "Fallback", heard.transcript
+
+
+@pytest.mark.parametrize("kind", ["silence", "white", "hum", "clicks"])
+def test_silence_and_noise_are_not_answered(assistant, kind, tmp_path):
+    rng = np.random.default_rng(5)
+    n = 16000 * 3
+    if kind == "silence":
+        x = np.zeros(n)
+    elif kind == "white":
+        x = rng.normal(0, 0.2, n)
+    elif kind == "hum":
+        x = 0.3 * np.sin(2 * np.pi * 50 * np.arange(n) / 16000)
+    else:
+        x = np.zeros(n)
+        x[rng.integers(0, n, 30)] = 0.9
+    path = tmp_path / f"{kind}.wav"
+    write_wav(path, AudioChunk.from_float(x.astype(np.float32), 16000).to_pcm16_mono_16k(), 16000)
+    assert assistant.hear_file(path).result.intent == "Fallback"
+
+
+def test_hear_cli_contract_and_bad_files_in_a_batch(voices, tmp_path):
+    good = tmp_path / "good.wav"
+    write_wav(good, voices["pyttsx3"].synthesize("why does my lower back hurt when i bend my knee").to_pcm16_mono_16k(), 16000)
+    stereo = tmp_path / "stereo48k.wav"
+    chunk = voices["pyttsx3"].synthesize("what is the sciatic nerve")
+    mono = chunk.to_pcm16_mono_16k()
+    x = np.frombuffer(mono, dtype=np.int16).astype(np.float32) / 32768
+    import soxr
+    y = soxr.resample(x, 16000, 48000)
+    write_wav(stereo, (np.stack([y, y], axis=1) * 32767).astype(np.int16).tobytes(), 48000, channels=2)
+    (tmp_path / "empty.wav").write_bytes(b"")
+    (tmp_path / "notes.wav").write_text("this is not audio")
+    proc = run_cli("hear", "--json", str(good), str(tmp_path / "empty.wav"), str(tmp_path / "missing.wav"),
+                   str(stereo), str(tmp_path / "notes.wav"))
+    assert proc.returncode != 0
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [Path(r["file"]).name for r in rows] == ["good.wav", "stereo48k.wav"]
+    assert set(rows[0]) == {"file", "transcript", "intent", "slots", "confidence", "reply"}
+    assert rows[0]["intent"] == "KneeBendBackPain" and rows[1]["intent"] == "SciaticNerve"
+    errors = proc.stderr.strip().splitlines()
+    assert len(errors) == 3 and all(e.startswith("backcoach: ") for e in errors)
+    assert "Traceback" not in proc.stderr
