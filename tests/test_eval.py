@@ -1,0 +1,111 @@
+"""`backcoach eval`: labelled and synthetic runs on the coffee skill, noise mixing and pink noise."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from conftest import run_cli
+
+from backcoach.evaluate import accepted, parse_snrs
+from backcoach.noise import RATE, active_rms, babble, mix, pad, pink, rms, white
+
+LABELLED = ["eval", "--intents", "tests/data/coffee", "--audio", "tests/data/eval",
+            "--labels", "tests/data/eval/labels.yaml", "--json"]
+
+
+def _report(proc) -> dict:
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_labelled_eval_json():
+    report = _report(run_cli(*LABELLED, "--snr", "clean,12", "--noise", "white"))
+    clean, noisy = report["conditions"]
+    assert clean["snr"] == "clean" and noisy["snr"] == 12
+    assert clean["total"] == 6 and clean["ood_total"] == 2
+    assert clean["acceptance"] >= 0.8
+    assert clean["false_accept"] is not None and 0 <= clean["false_accept"] <= 1
+    assert clean["rtf"] > 0 and noisy["rtf"] > 0
+    assert report["setup_seconds"] > 0
+    assert report["mean_noisy_acceptance"] == noisy["acceptance"]
+    assert isinstance(report["misses"], list)
+
+
+def test_synthetic_eval_json():
+    proc = run_cli("eval", "--intents", "tests/data/coffee", "-n", "6", "--voices", "espeak:en-us",
+                   "--snr", "clean,12", "--noise", "pink", "--json")
+    report = _report(proc)
+    assert [c["snr"] for c in report["conditions"]] == ["clean", 12]
+    for c in report["conditions"]:
+        assert {"snr", "accepted", "total", "acceptance", "false_accept", "ood_total", "rtf"} <= set(c)
+        assert c["total"] == 6 and c["ood_total"] == 6 and c["rtf"] > 0
+    assert report["conditions"][0]["acceptance"] >= 0.8
+    assert {"mean_noisy_acceptance", "setup_seconds", "misses"} <= set(report)
+    assert "eval: " in proc.stderr  # the progress line
+
+
+def test_bad_options_are_one_line_errors():
+    proc = run_cli("eval", "--intents", "tests/data/coffee", "--audio", "tests/data/eval")
+    assert proc.returncode == 2 and "--labels" in proc.stderr and "Traceback" not in proc.stderr
+    proc = run_cli(*LABELLED, "--snr", "clean,loud")
+    assert proc.returncode == 2 and "bad SNR" in proc.stderr
+
+
+def _speechlike(seconds: float = 1.5) -> np.ndarray:
+    t = np.arange(int(RATE * seconds)) / RATE
+    envelope = 0.5 + 0.5 * np.sin(2 * np.pi * 3 * t) ** 2  # syllable-like loudness changes
+    return (0.3 * envelope * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+
+
+@pytest.mark.parametrize("snr", [24.0, 12.0, 6.0, 0.0])
+@pytest.mark.parametrize("kind", ["white", "pink"])
+def test_mix_hits_the_requested_snr(kind, snr):
+    rng = np.random.default_rng(1)
+    speech = _speechlike() * 0.3
+    noise = white(RATE * 5, rng) if kind == "white" else pink(RATE * 5, rng)
+    mixed = mix(speech, noise, snr, offset=1234)
+    padded = pad(speech)
+    assert len(mixed) == len(padded) == len(speech) + 2 * int(0.4 * RATE)
+    assert np.max(np.abs(mixed)) < 0.99  # quiet enough that mix() did not rescale to avoid clipping
+    added = mixed - padded
+    measured = 20 * np.log10(active_rms(speech) / rms(added))
+    assert abs(measured - snr) < 0.5
+
+
+def test_mix_clean_is_padded_speech_and_avoids_clipping():
+    speech = _speechlike()
+    assert np.array_equal(mix(speech, None, None), pad(speech))
+    loud = mix(speech * 3, white(RATE, np.random.default_rng(0)), 0.0)
+    assert np.max(np.abs(loud)) <= 0.99 + 1e-6
+
+
+def test_pink_noise_falls_3db_per_octave():
+    x = pink(RATE * 20, np.random.default_rng(0)).astype(np.float64)
+    size = 4096
+    frames = x[: len(x) // size * size].reshape(-1, size) * np.hanning(size)
+    power = np.mean(np.abs(np.fft.rfft(frames, axis=1)) ** 2, axis=0)
+    freqs = np.fft.rfftfreq(size, 1 / RATE)
+    band = (freqs >= 100) & (freqs <= 6000)
+    slope = np.polyfit(np.log10(freqs[band]), np.log10(power[band]), 1)[0]
+    assert -1.15 < slope < -0.85  # power ~ 1/f: -10 dB per decade
+    w = white(RATE * 20, np.random.default_rng(0)).astype(np.float64)
+    wpower = np.mean(np.abs(np.fft.rfft(w[: len(w) // size * size].reshape(-1, size) * np.hanning(size),
+                                        axis=1)) ** 2, axis=0)
+    assert abs(np.polyfit(np.log10(freqs[band]), np.log10(wpower[band]), 1)[0]) < 0.1
+
+
+def test_babble_sums_several_talkers_at_a_fixed_level():
+    rng = np.random.default_rng(0)
+    clips = [_speechlike(1.0), _speechlike(0.7) * 0.2, _speechlike(1.3) * 2]
+    out = babble(clips, RATE * 4, rng, talkers=5)
+    assert len(out) == RATE * 4 and abs(rms(out) - 0.1) < 1e-3
+
+
+def test_scoring_and_snr_parsing():
+    assert accepted("OrderDrink", {"drink": "latte"}, "OrderDrink", {"drink": "latte", "size": "small"})
+    assert not accepted("OrderDrink", {"drink": "latte"}, "OrderDrink", {"drink": "tea"})
+    assert not accepted("OrderDrink", {"drink": "latte"}, "OrderDrink", {})
+    assert not accepted("OrderDrink", {}, "CancelOrder", {})
+    assert parse_snrs("clean, 24,6") == ["clean", 24.0, 6.0]
