@@ -112,8 +112,8 @@ class Recognizer:
                 continue
             hypotheses.append(Hypothesis(words=words, confidences=confs, rank=rank))
             if rank == 0 and timed:
-                start = self._offset + float(timed[0].get("start", 0.0))
-                end = self._offset + float(timed[-1].get("end", 0.0))
+                start = float(timed[0].get("start", 0.0))  # Vosk times count from creation
+                end = float(timed[-1].get("end", 0.0))
         text = " ".join(hypotheses[0].words) if hypotheses else ""
         return Transcript(text=text, hypotheses=hypotheses, start=start, end=end)
 
