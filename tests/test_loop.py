@@ -1,0 +1,163 @@
+"""The live loop, driven by recordings: say "hey coach", ask, interrupt, stretch, and get answers."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from conftest import run_cli
+from backcoach.audio import write_wav
+from backcoach.dialogue import Dialogue
+from backcoach.intents import Stretch
+from backcoach.liveaudio import FileSource, WavSink
+from backcoach.loop import Loop, LoopOptions
+
+RATE = 16000
+
+
+@pytest.fixture(scope="module")
+def speaker():
+    """The person talking to backcoach (espeak-ng, a different voice from the replies)."""
+    from backcoach.tts import load_voice
+
+    return load_voice("espeak:en-us")
+
+
+@pytest.fixture(scope="module")
+def reply_voice():
+    """backcoach's own voice, fast so the replies are short."""
+    from backcoach.tts import load_voice
+
+    return load_voice("espeak:en-us:rate=400")
+
+
+class Script:
+    """A recording built phrase by phrase; remembers where each phrase's sound ends."""
+
+    def __init__(self, speaker) -> None:
+        self.speaker = speaker
+        self.samples: list[np.ndarray] = []
+        self.ends: dict[str, float] = {}
+        self.length = 0
+
+    def say(self, text: str) -> "Script":
+        x = np.frombuffer(self.speaker.synthesize(text).to_pcm16_mono_16k(), dtype="<i2")
+        loud = np.flatnonzero(np.abs(x.astype(np.int32)) > 100)
+        x = x[loud[0]:loud[-1] + 1] if len(loud) else x
+        self.samples.append(x)
+        self.length += len(x)
+        self.ends[text] = self.length / RATE
+        return self
+
+    def pause(self, seconds: float) -> "Script":
+        self.samples.append(np.zeros(int(seconds * RATE), dtype="<i2"))
+        self.length += int(seconds * RATE)
+        return self
+
+    def write(self, path) -> str:
+        write_wav(path, np.concatenate(self.samples).tobytes(), RATE)
+        return str(path)
+
+
+def run(assistant, voice, wav, out=None, dialogue=None, **options):
+    loop = Loop(assistant, FileSource(wav), WavSink(out), voice, LoopOptions(**options),
+                dialogue=dialogue)
+    loop.run()
+    return loop
+
+
+def names(loop) -> list[str]:
+    return [e["event"] for e in loop.events.history]
+
+
+def intents(loop) -> list[str]:
+    return [e["intent"] for e in loop.events.named("intent") if not e.get("ignored")]
+
+
+def test_wake_question_then_follow_up_without_wake(assistant, speaker, reply_voice, tmp_path):
+    wav = (Script(speaker).pause(0.5).say("hey coach").pause(0.8).say("what is the sciatic nerve")
+           .pause(40).say("tell me more").pause(4).write(tmp_path / "in.wav"))
+    out = tmp_path / "out.wav"
+    loop = run(assistant, reply_voice, wav, out, follow_up=60)  # the reply is ~15 s long
+    seen = names(loop)
+    for event in ("listening", "wake", "speech_start", "speech_end", "intent", "tts_start",
+                  "tts_first_audio", "tts_end"):
+        assert event in seen, f"no {event} event in {seen}"
+    assert intents(loop)[:2] == ["SciaticNerve", "More"]
+    first = loop.events.named("intent")[0]
+    assert "sciatic nerve" in first["text"] and first["confidence"] > 0.5
+    # Events come in the order they happened, on one clock.
+    times = [e["t"] for e in loop.events.history]
+    assert times == sorted(times)
+    from backcoach.audio import read_wav
+
+    played = read_wav(out).to_float()
+    assert np.abs(played).max() > 0.05, "the output WAV is silent"
+
+
+def test_stop_while_talking_cuts_the_reply_within_300_ms(assistant, speaker, reply_voice, tmp_path):
+    script = (Script(speaker).pause(0.5).say("hey coach").pause(0.8).say("what is the sciatic nerve")
+              .pause(3).say("stop").pause(3))
+    loop = run(assistant, reply_voice, script.write(tmp_path / "in.wav"), tmp_path / "out.wav")
+    barge = loop.events.named("barge_in")
+    assert barge and barge[0]["word"] == "stop"
+    cut = [e for e in loop.events.named("tts_end") if e.get("cut")]
+    assert cut, "the reply was not cut"
+    stop_end = script.ends["stop"]
+    assert stop_end - 0.1 <= cut[0]["t"] <= stop_end + 0.3
+    assert loop.stop_reason != "goodbye"  # "stop" silences the reply; it does not end the session
+
+
+def test_speech_without_the_wake_phrase_is_ignored(assistant, speaker, reply_voice, tmp_path):
+    wav = Script(speaker).pause(0.5).say("what is the sciatic nerve").pause(3).write(tmp_path / "in.wav")
+    loop = run(assistant, reply_voice, wav)
+    assert "intent" not in names(loop) and "wake" not in names(loop)
+    loop = run(assistant, reply_voice, wav, wake=False)
+    assert intents(loop) == ["SciaticNerve"]
+
+
+def test_guided_stretch_counts_the_hold_and_stop_ends_it(assistant, speaker, reply_voice, tmp_path):
+    skill = dataclasses.replace(assistant.skill, stretches={"pelvic tilt": Stretch(
+        key="pelvic tilt", name="pelvic tilt", area="lower back", intro="", safety="", sides=[],
+        repetitions=5, steps=[{"say": "Tighten your belly.", "hold": 2}])})
+    dialogue = Dialogue(skill)
+    dialogue.disclaimer_given = True
+    wav = (Script(speaker).pause(0.5).say("hey coach").pause(0.8)
+           .say("guide me through the pelvic tilt").pause(14).say("stop").pause(6)
+           .write(tmp_path / "in.wav"))
+    loop = run(assistant, reply_voice, wav, dialogue=dialogue)
+    assert intents(loop)[0] == "GuidedStretch"
+    starts, ends = loop.events.named("hold_start"), loop.events.named("hold_end")
+    assert starts and starts[0]["seconds"] == 2
+    completed = [e for e in ends if not e.get("cut")]
+    assert completed and completed[0]["t"] == pytest.approx(starts[0]["t"] + 2, abs=0.05)
+    assert len(starts) >= 2, "the stretch did not move on to the next repetition by itself"
+    stop_t = next(e["t"] for e in loop.events.history
+                  if e["event"] in ("barge_in", "intent") and (e.get("word") == "stop" or e.get("intent") == "Stop"))
+    assert not [e for e in starts if e["t"] > stop_t], "the stretch went on after stop"
+    assert dialogue.routine is None
+    assert loop.stop_reason != "goodbye"
+
+
+def test_run_without_microphone_or_input_is_one_line_exit_2():
+    from backcoach.commands_loop import has_device
+
+    args = ("run", "--input-device", "999") if has_device("input") else ("run",)
+    result = run_cli(*args, timeout=120)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("backcoach: ")
+    if args == ("run",):
+        assert "no microphone found" in lines[0]
+
+
+def test_a_bad_config_file_is_named(tmp_path, monkeypatch):
+    (tmp_path / "backcoach").mkdir()
+    bad = tmp_path / "backcoach" / "config.toml"
+    bad.write_text("wake_phrase = \n")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    result = run_cli("run", "--input", "nothing.wav", timeout=120)
+    assert result.returncode == 2
+    assert str(bad) in result.stderr and len(result.stderr.strip().splitlines()) == 1
