@@ -1,0 +1,151 @@
+"""Say X (typed), expect intent Y and a reply that mentions Z: the skill's own intents."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+import yaml
+
+from backcoach.dialogue import Dialogue
+from backcoach.nlu import Understander
+from backcoach.wordgraph import random_sentence
+from conftest import run_cli
+
+CATALOGUE = ["KneeBendBackPain", "PelvisConnection", "SciaticNerve", "PainMechanism", "StringAnalogy",
+             "CauseSummary", "SelfCare", "StretchTips", "GuidedStretch", "PostureTips", "SeeDoctor",
+             "RedFlag", "Help", "Repeat", "More", "Next", "Previous", "Stop", "SpeakSlower", "SpeakFaster"]
+HELDOUT = yaml.safe_load((Path(__file__).parent / "data" / "heldout.yaml").read_text())
+
+
+@pytest.fixture(scope="module")
+def understander(skill):
+    return Understander(skill)
+
+
+def test_the_catalogue_is_complete(skill):
+    assert set(CATALOGUE) <= set(skill.intent_names)
+    assert "Fallback" in skill.intent_names  # the skill's not-for-me sentences
+
+
+def test_flagship_question_explains_pelvis_and_sciatic_nerve():
+    proc = run_cli("ask", "--json", "why does my lower back hurt when I bend my knee")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert set(out) == {"text", "intent", "slots", "confidence", "reply"}
+    assert out["intent"] == "KneeBendBackPain" and out["confidence"] > 0.9
+    reply = out["reply"].lower()
+    assert "pelvis" in reply and "sciatic nerve" in reply
+    assert "not a diagnosis" in reply or "diagnos" in reply
+
+
+@pytest.mark.parametrize("intent", CATALOGUE)
+def test_every_intent_from_its_own_sample_sentences(understander, intent):
+    rng = random.Random(hash(intent) & 0xFFFF)
+    graph = understander.graph
+    blocks = [b for b in graph.blocks if b.intent == intent]
+    assert blocks
+    for _ in range(25):
+        block = rng.choice(blocks)
+        sentence, slots = random_sentence(graph, block, rng)
+        result = understander.understand(sentence)
+        assert result.intent == intent, sentence
+        for name, value in slots.items():
+            assert result.slots.get(name) == value, sentence
+
+
+@pytest.mark.parametrize("case", HELDOUT["in_domain"], ids=lambda c: c["text"][:40])
+def test_heldout_phrasings(understander, case):
+    """Phrasings written without seeing the templates; the closing note reports the rate."""
+    result = understander.understand(case["text"])
+    if result.intent != case["intent"]:
+        pytest.xfail(f"got {result.intent} ({result.confidence:.2f})")  # measured, reported
+    for name, value in (case.get("slots") or {}).items():
+        assert result.slots.get(name) == value
+
+
+def test_heldout_accuracy_is_high(understander):
+    cases = HELDOUT["in_domain"]
+    right = sum(understander.understand(c["text"]).intent == c["intent"] for c in cases)
+    assert right / len(cases) >= 0.85, f"{right}/{len(cases)}"
+
+
+def test_out_of_domain_is_rejected(understander):
+    texts = HELDOUT["out_of_domain"]
+    accepted = [t for t in texts if understander.understand(t).intent != "Fallback"]
+    assert len(accepted) / len(texts) <= 0.10, accepted
+
+
+@pytest.mark.parametrize("case", HELDOUT["red_flags"], ids=lambda c: c["text"][:40])
+def test_every_typed_red_flag_is_caught(understander, case):
+    result = understander.understand(case["text"])
+    assert result.intent == "RedFlag", f"{case['text']!r} -> {result.intent}"
+
+
+@pytest.mark.parametrize("text, intent, slots", [
+    ("what stretches help my hamstrings", "StretchTips", {"area": "hamstring"}),
+    ("guide me through the knee to chest stretch", "GuidedStretch", {"stretch": "knee to chest"}),
+    ("how should i sit", "PostureTips", {"posture": "sitting"}),
+    ("what's the weather tomorrow", "Fallback", {}),
+    ("turn on the lights", "Fallback", {}),
+])
+def test_slots_and_fallback(understander, text, intent, slots):
+    result = understander.understand(text)
+    assert (result.intent, result.slots) == (intent, slots)
+
+
+def test_a_conversation(skill, understander):
+    """Ask, go deeper, go back, repeat, slow down, and stop."""
+    d = Dialogue(skill)
+
+    def say(text):
+        return d.respond(understander.understand(text))
+
+    first = say("why does my lower back hurt when I bend my knee")
+    assert "diagnos" in first.text.lower()
+    more = say("tell me more")
+    assert more.intent == "More" and more.text and more.text != first.text
+    back = say("go back")
+    assert back.intent == "Previous"
+    again = say("say that again")
+    assert again.text == back.text
+    slower = say("speak slower")
+    assert slower.rate < first.rate
+    assert say("what's the weather").intent == "Fallback"
+    assert say("goodbye").end_session
+
+
+def test_guided_stretch_routine_and_red_flag_interrupt(skill, understander):
+    d = Dialogue(skill)
+    start = d.respond(understander.understand("guide me through the knee to chest stretch"))
+    assert start.in_routine
+    text = start.text.lower()
+    assert "stop" in text and ("numb" in text or "tingl" in text)
+    holds = []
+    step = start
+    for _ in range(60):
+        holds += [s.hold for s in step.segments if s.hold]
+        if not step.in_routine:
+            break
+        step = d.advance()
+    assert holds and all(15 <= h <= 30 for h in holds)
+    d.respond(understander.understand("start the pelvic tilt"))
+    assert d.respond(understander.understand("pause")).intent == "Pause"
+    flag = d.respond(understander.understand("my groin has gone numb"))
+    assert flag.intent == "RedFlag" and not flag.in_routine and d.routine is None
+    assert "urgent" in flag.text.lower() or "emergency" in flag.text.lower()
+
+
+def test_every_stretch_says_to_stop_if_it_hurts(skill):
+    assert len(skill.stretches) >= 4
+    for stretch in skill.stretches.values():
+        safety = stretch.safety.lower()
+        assert "stop" in safety and ("numb" in safety or "tingl" in safety), stretch.key
+
+
+def test_never_claims_a_diagnosis(skill):
+    texts = json.dumps(skill.responses).lower() + json.dumps(skill.system).lower()
+    for claim in ("you have sciatica", "you have a herniated", "you are suffering from", "your diagnosis is"):
+        assert claim not in texts
