@@ -186,3 +186,14 @@ def test_any_intents_dir_works_and_replies_name_the_intent():
     out = json.loads(proc.stdout)
     assert out["intent"] == "OrderDrink" and out["slots"] == {"size": "large", "drink": "latte", "milk": "oat milk"}
     assert "OrderDrink" in out["reply"]
+
+
+def test_short_soak_keeps_memory_flat_and_has_no_errors(assistant):
+    """The short version of `backcoach soak` (the 2,000-utterance run is a benchmark)."""
+    from backcoach.soak import run_soak
+    from backcoach.tts import load_voice
+
+    result = run_soak(assistant, load_voice("espeak:en-us"), utterances=120, warmup=24)
+    assert not result.errors
+    assert result.growth_mb < 10, result
+    assert result.intents.get("Fallback", 0) >= 120 // 12 * 3  # weather, noise and silence

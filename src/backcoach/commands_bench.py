@@ -40,5 +40,47 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+
+
+def add_soak_parser(sub: Any) -> None:
+    p = sub.add_parser("soak", help="hear many utterances in one process; report memory growth and errors")
+    p.add_argument("-n", type=int, default=2000, help="how many utterances (default 2000)")
+    p.add_argument("--voice", default="espeak:en-us", help="voice spec for the questions")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--intents", metavar="DIR")
+    p.add_argument("--model", metavar="DIR")
+
+
+def cmd_soak(args: argparse.Namespace) -> int:
+    import json
+    import sys
+
+    from .assistant import Assistant
+    from .soak import run_soak
+    from .tts import load_voice
+
+    assistant = Assistant(args.intents, args.model)
+    assistant.recognizer()
+
+    def progress(done: int, total: int) -> None:
+        if sys.stderr.isatty() and (done % 20 == 0 or done == total):
+            print(f"\rsoak: {done}/{total}", end="" if done < total else "\n", file=sys.stderr, flush=True)
+
+    result = run_soak(assistant, load_voice(args.voice), args.n, progress=progress)
+    summary = {"utterances": result.utterances, "errors": len(result.errors),
+               "rss_start_mb": round(result.rss_start_mb, 1), "rss_end_mb": round(result.rss_end_mb, 1),
+               "growth_mb": round(result.growth_mb, 1), "peak_rss_mb": round(result.peak_rss_mb, 1),
+               "seconds": round(result.seconds, 1), "intents": result.intents}
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        for key, value in summary.items():
+            print(f"{key:>14}: {value}")
+        for error in result.errors[:10]:
+            print(f"error: {error}")
+    return 1 if result.errors else 0
+
+
 def register(register_fn: Callable) -> None:
     register_fn("bench", add_bench_parser, cmd_bench)
+    register_fn("soak", add_soak_parser, cmd_soak)
