@@ -161,3 +161,32 @@ def test_a_bad_config_file_is_named(tmp_path, monkeypatch):
     result = run_cli("run", "--input", "nothing.wav", timeout=120)
     assert result.returncode == 2
     assert str(bad) in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_run_cli_file_driven_offline(speaker, tmp_path):
+    """The public `run --input/--output/--events` contract, with the network blocked."""
+    import json as _json
+
+    wav = Script(speaker).pause(0.5).say("what is the sciatic nerve").pause(2.5).write(tmp_path / "in.wav")
+    out, events = tmp_path / "out.wav", tmp_path / "events.jsonl"
+    result = run_cli("run", "--input", wav, "--output", str(out), "--events", str(events), "--no-wake",
+                     timeout=300)
+    assert result.returncode == 0, result.stderr
+    rows = [_json.loads(line) for line in events.read_text().splitlines()]
+    seen = [r["event"] for r in rows]
+    for name in ("speech_start", "speech_end", "intent", "tts_start", "tts_first_audio", "tts_end"):
+        assert name in seen, seen
+    assert all(isinstance(r["t"], (int, float)) for r in rows)
+    assert [r["intent"] for r in rows if r["event"] == "intent"][0] == "SciaticNerve"
+    assert out.stat().st_size > 16000
+
+
+def test_the_network_really_is_blocked_in_cli_runs():
+    code = "import socket\ntry:\n    socket.create_connection(('pypi.org', 443), timeout=2)\n" \
+           "except OSError as e:\n    print('blocked', e)\n"
+    import subprocess
+    import sys as _sys
+
+    from conftest import offline_env
+    proc = subprocess.run([_sys.executable, "-c", code], capture_output=True, text=True, env=offline_env())
+    assert proc.stdout.startswith("blocked")
