@@ -159,3 +159,12 @@ def test_never_claims_a_diagnosis(skill):
     texts = json.dumps(skill.responses).lower() + json.dumps(skill.system).lower()
     for claim in ("you have sciatica", "you have a herniated", "you are suffering from", "your diagnosis is"):
         assert claim not in texts
+
+
+def test_telling_words_rescue_long_questions_but_not_everyday_requests(understander):
+    """A question wrapped in words no template has is still understood from its telling words
+    ("moving", "safe"), with its slot; words of the not-for-me sentences ("play", "song") veto it."""
+    long = understander.understand("okay so in the end how should i be moving around to keep my back safe at work")
+    assert (long.intent, long.slots) == ("PostureTips", {"posture": "moving"})
+    assert 0.5 <= long.confidence < 0.8  # a rescue is never as sure as a match
+    assert understander.understand("play a song about home remedies you suggest").intent == "Fallback"

@@ -9,11 +9,14 @@ from hassil import recognize as hassil_recognize
 
 from .align import INF, Aligner, Alignment
 from .intents import FALLBACK, RED_FLAG, Skill
+from .keywords import KeywordScorer
 from .text import FILLER_WORDS, words_of
 from .wordgraph import WordGraph, build
 
 DEFAULT_THRESHOLD = 0.5
 RANK_PENALTY = 0.15
+RESCUE_MAX_DOUBT = 0.6
+"""Telling words may name another intent than the closest sentence only if that sentence fit fairly well."""
 
 
 @dataclass
@@ -59,6 +62,7 @@ class Understander:
         self.graph = graph or build(skill.intents)
         self.aligner = Aligner(self.graph, silent_words=silent_words)
         self.red_flag_blocks = [b for b in self.graph.blocks if b.intent == RED_FLAG]
+        self.keywords = KeywordScorer(self.graph, FALLBACK, excluded=frozenset({RED_FLAG}))
         self.alikes: dict[tuple[str, ...], str] = {}
         for word, spellings in skill.sound_alikes.items():
             for spelling in spellings:
@@ -168,7 +172,34 @@ class Understander:
         slots = {**self._fixed_slots(top), **traced.slots}
         result = IntentResult(text=shown, intent=top.block.intent, slots=slots, confidence=confidence,
                               sentence=" ".join(traced.template_words))
-        return self._decide(result)
+        decided = self._decide(result)
+        if decided.intent == FALLBACK and top.block.intent != FALLBACK:
+            return self._rescue(hyp, shown, ins, decided)
+        return decided
+
+    def _rescue(self, hyp: Hypothesis, shown: str, ins: list[float], rejected: IntentResult) -> IntentResult:
+        """Words the alignment rejected, taken anyway when telling words name one intent only."""
+        evidence = self.keywords.score(hyp.words, hyp.confidences)
+        if not self.keywords.decisive(evidence):
+            return rejected
+        assert evidence is not None
+        if evidence.intent != rejected.guess and rejected.confidence > RESCUE_MAX_DOUBT:
+            return rejected  # the telling words and the closest sentence disagree: don't guess
+        assert evidence is not None
+        slots = self._scan_slots(evidence.intent, hyp.words)
+        confidence = round(min(0.75, self.threshold + 0.05 * (evidence.score - evidence.against) + 0.05), 4)
+        return IntentResult(text=shown, intent=evidence.intent, slots=slots, confidence=confidence,
+                            sentence=" ".join(evidence.words))
+
+    def _scan_slots(self, intent: str, words: list[str]) -> dict:
+        """Slot values named word for word anywhere in the words (the longest value wins)."""
+        found: dict[str, tuple[int, object]] = {}
+        for (name, phrase), value in self.graph.slot_phrases.get(intent, {}).items():
+            k = len(phrase)
+            if any(tuple(words[i:i + k]) == phrase for i in range(len(words) - k + 1)):
+                if k > found.get(name, (0, None))[0]:
+                    found[name] = (k, value)
+        return {name: value for name, (_, value) in found.items()}
 
     def _exact(self, normalized: str, shown: str, heard: float) -> IntentResult | None:
         try:

@@ -82,6 +82,8 @@ class WordGraph:
     arcs_from: list[list[Arc]] = field(default_factory=lambda: [[]])
     endings: dict[int, Ending] = field(default_factory=dict)
     blocks: list[Block] = field(default_factory=list)
+    slot_phrases: dict[str, dict[tuple[str, tuple[str, ...]], object]] = field(default_factory=dict)
+    """intent -> {(slot name, words of a plain-text list value): the value it reports}."""
 
     @property
     def num_states(self) -> int:
@@ -109,6 +111,7 @@ class _Builder:
         self.graph = graph
 
     def add_intent_data(self, intent: str, index: int, data: IntentData) -> None:
+        self._intent = intent
         start = self.graph.new_state()
         rules = {**self.intents.expansion_rules, **data.expansion_rules}
         lists = {**self.intents.slot_lists, **data.slot_lists}
@@ -194,7 +197,11 @@ class _Builder:
             self.graph.add(opened, join, WILDCARD, slot=SlotMark(ref.slot_name, None, wildcard=True))
             return join
         ends = []
+        phrases = self.graph.slot_phrases.setdefault(getattr(self, "_intent", ""), {})
         for text_in, value in _list_values(slot_list):
+            plain = text_in if isinstance(text_in, str) else getattr(text_in, "original_text", None)
+            if isinstance(plain, str) and words_of(plain):
+                phrases.setdefault((ref.slot_name, tuple(words_of(plain))), value)
             chunk = TextChunk(text_in) if isinstance(text_in, str) else text_in
             ends.append((self.expression(chunk, opened, rules, lists, depth), value))
         join = self.graph.new_state()
