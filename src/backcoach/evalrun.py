@@ -43,13 +43,20 @@ class Progress:
 
     def step(self, label: str) -> None:
         self.done += 1
+        tty = self.stream.isatty()
+        if not tty and self.done % 100 and self.done != self.total:
+            return  # in a log file: a line every hundred items, not a wall of carriage returns
         line = f"eval: {self.done}/{self.total} {label}"
+        if not tty:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+            return
         self.stream.write("\r" + line.ljust(self._width))
         self.stream.flush()
         self._width = len(line)
 
     def close(self) -> None:
-        if self._width:
+        if self._width and self.stream.isatty():
             self.stream.write("\n")
             self.stream.flush()
 
