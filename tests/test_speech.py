@@ -142,3 +142,47 @@ def test_hear_cli_contract_and_bad_files_in_a_batch(voices, tmp_path):
     errors = proc.stderr.strip().splitlines()
     assert len(errors) == 3 and all(e.startswith("backcoach: ") for e in errors)
     assert "Traceback" not in proc.stderr
+
+
+RED_FLAGS_SPOKEN = {
+    "bladder or bowel": "i can't control my bladder",
+    "groin numbness": "i have numbness in my groin",
+    "leg weakness": "my legs are getting weaker",
+    "fever": "i have a fever and back pain",
+    "fall or accident": "i hurt my back in a fall",
+    "weight loss": "i'm losing weight without trying",
+}
+
+
+@pytest.mark.parametrize("spec", ["pyttsx3", "piper"])
+def test_every_red_flag_is_caught_from_speech(assistant, voices, spec, tmp_path):
+    for sign, text in RED_FLAGS_SPOKEN.items():
+        heard = _hear(assistant, voices[spec], text, tmp_path, "flag")
+        assert (heard.result.intent, heard.result.slots.get("sign")) == ("RedFlag", sign), heard.transcript
+        # Inside another question too: the red flag still wins.
+        both = _hear(assistant, voices[spec], f"what stretches help my back and {text}", tmp_path, "both")
+        assert both.result.intent == "RedFlag", both.transcript
+
+
+def test_a_broken_voice_still_prints_the_answer(tmp_path):
+    """A voice that can't speak (unknown voice, espeak-ng broken): the reply is still printed,
+    the failure is one line, exit 0."""
+    import os
+
+    env_path = tmp_path / "bin"
+    env_path.mkdir()
+    (env_path / "espeak-ng").write_text("#!/bin/sh\nexit 3\n")
+    (env_path / "espeak-ng").chmod(0o755)
+    from conftest import BACKCOACH, ROOT, offline_env
+    import subprocess
+
+    env = offline_env()
+    env["PATH"] = f"{env_path}{os.pathsep}{env['PATH']}"
+    proc = subprocess.run(BACKCOACH + ["ask", "--voice", "nonexistent-voice-xyz", "--speak-to",
+                                       str(tmp_path / "a.wav"), "what is the sciatic nerve"],
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "sciatic" in proc.stdout.lower()
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("backcoach: could not speak the reply"), lines

@@ -105,6 +105,8 @@ class Pyttsx3Voice:
 
             self._engine = pyttsx3.init()
             self._apply()
+        except BackcoachError:
+            raise  # a voice that doesn't exist is the user's to fix, not ours to hide
         except Exception as exc:  # noqa: BLE001 - any engine failure: fall back, keep speaking
             log.warning("pyttsx3 could not start (%s); using the espeak-ng command line", exc)
             self._engine = None
