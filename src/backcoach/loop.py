@@ -43,9 +43,9 @@ class LoopOptions:
     """Seconds after a reply during which a question needs no wake phrase."""
     listen_timeout: float = 8.0
     """Seconds after the wake phrase to start speaking before the loop goes back to sleep."""
-    end_silence: float = 0.5
+    end_silence: float = 0.35
     """Our end of speech: the partial result unchanged this long, with quiet input..."""
-    quiet: float = 0.3
+    quiet: float = 0.25
     """...and the input below the speech level this long."""
     stale_partial: float = 1.2
     """Or the partial result unchanged this long whatever the level (a noisy room)."""
