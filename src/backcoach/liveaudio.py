@@ -191,12 +191,8 @@ class MicSource:
                 self.on_error("input", exc.one_line())
 
     def close(self) -> None:
-        if self._stream is not None:
-            try:
-                self._stream.close()
-            except Exception:  # noqa: BLE001
-                pass
-            self._stream = None
+        _close_quietly(self._stream)
+        self._stream = None
 
 
 # -- sinks --------------------------------------------------------------------------------------
@@ -358,11 +354,7 @@ class SpeakerSink:
             self._stream.write(x[start:start + block].reshape(-1, 1))
 
     def _drop_stream(self) -> None:
-        if self._stream is not None:
-            try:
-                self._stream.close()
-            except Exception:  # noqa: BLE001
-                pass
+        _close_quietly(self._stream)
         self._stream = None
         self._next_retry = time.monotonic() + RETRY_SECONDS
 
@@ -370,3 +362,12 @@ class SpeakerSink:
         self._queue.put(None)
         self._thread.join(timeout=2.0)
         self._drop_stream()
+
+
+def _close_quietly(stream) -> None:
+    """Close a PortAudio stream that may already be broken (a device unplugged)."""
+    if stream is not None:
+        try:
+            stream.close()
+        except Exception:  # noqa: BLE001 - the device may be gone; nothing more to do
+            pass
