@@ -108,7 +108,7 @@ class Pyttsx3Voice:
         except BackcoachError:
             raise  # a voice that doesn't exist is the user's to fix, not ours to hide
         except Exception as exc:  # noqa: BLE001 - any engine failure: fall back, keep speaking
-            log.warning("pyttsx3 could not start (%s); using the espeak-ng command line", exc)
+            log.info("pyttsx3 could not start (%s); using the espeak-ng command line", exc)
             self._engine = None
             self._fallback = EspeakVoice(VoiceConfig(self.config.rate, self.config.voice,
                                                      self.config.volume))
@@ -153,7 +153,7 @@ class Pyttsx3Voice:
         except BackcoachError:
             raise
         except Exception as exc:  # noqa: BLE001
-            log.warning("pyttsx3 failed (%s); using the espeak-ng command line", exc)
+            log.info("pyttsx3 failed (%s); using the espeak-ng command line", exc)
             self._engine = None
             self._fallback = EspeakVoice(VoiceConfig(self.config.rate, self.config.voice,
                                                      self.config.volume))
