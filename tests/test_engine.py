@@ -107,3 +107,30 @@ def test_unknown_words_are_replaced_or_made_free(tmp_path):
     u = Understander(skill, silent_words=grammar2.silent_words)
     assert u.understand("tell me about the nerve").confidence > 0.9
     assert Understander(skill).understand("tell me about the sigh attic nerve").intent == "Nerve"
+
+
+def test_compiled_templates_are_cached_and_an_edit_is_seen(tmp_path, monkeypatch):
+    """The parsed templates and word graph come from ~/.cache on the next start; editing a
+    template must never give the old answer, and a damaged cache file is simply rebuilt."""
+    import shutil
+
+    from backcoach.intents import load_skill
+    from backcoach.nlu import Understander
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    skill_dir = tmp_path / "coffee"
+    shutil.copytree(Path(__file__).parent / "data" / "coffee", skill_dir)
+    first = load_skill(skill_dir)
+    pickles = list((tmp_path / "cache" / "backcoach").glob("skill-*.pickle"))
+    assert len(pickles) == 1
+    again = load_skill(skill_dir)
+    assert again.key == first.key
+    yaml_file = next(skill_dir.glob("*.yaml"))
+    yaml_file.write_text(yaml_file.read_text().replace("intents:", "intents:\n  Tea:\n    data:\n"
+                                                       "      - sentences:\n          - \"a pot of tea\"", 1))
+    edited = load_skill(skill_dir)
+    assert edited.key != first.key
+    assert Understander(edited).understand("a pot of tea").intent == "Tea"
+    for pickle_file in (tmp_path / "cache" / "backcoach").glob("skill-*.pickle"):
+        pickle_file.write_bytes(b"not a pickle")
+    assert Understander(load_skill(skill_dir)).understand("a pot of tea").intent == "Tea"

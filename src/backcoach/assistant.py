@@ -10,7 +10,8 @@ from typing import Iterator
 from .asr import Recognizer, Transcript, load_model, transcribe
 from .audio import collect_wavs, iter_pcm16_mono_16k, signal_level_dbfs
 from .errors import BackcoachError
-from .grammar import Grammar, build_grammar, model_vocabulary
+from .cache import cached, key_of
+from .grammar import Grammar, build_grammar, model_key, model_vocabulary
 from .intents import FALLBACK, RED_FLAG, Skill, load_skill
 from .model import resolve_model
 from .nlu import IntentResult, Understander
@@ -58,8 +59,10 @@ class Assistant:
         if self._recognizer is None:
             model_dir = self.model_dir
             self._model = load_model(model_dir)
-            self.grammar = build_grammar(self.understander.graph, model_vocabulary(model_dir),
-                                         self.skill.sound_alikes)
+            graph, alikes = self.understander.graph, self.skill.sound_alikes
+            key = key_of([self.skill.key, model_key(model_dir), repr(sorted(alikes.items()))])
+            self.grammar = cached("grammar", key, lambda: build_grammar(graph, model_vocabulary(model_dir),
+                                                                        alikes))
             if self.grammar.silent_words:
                 log.info("words the model cannot hear (skipping them is free): %s",
                          ", ".join(sorted(self.grammar.silent_words)))

@@ -56,6 +56,19 @@ def model_vocabulary(model_dir: Path) -> set[str] | None:
     return None
 
 
+def model_key(model_dir: Path) -> str:
+    """What identifies a model for cached grammars: its path and its graph files' sizes and times."""
+    parts = [str(Path(model_dir).resolve())]
+    graph = Path(model_dir) / "graph"
+    try:
+        for path in sorted(graph.iterdir()):
+            stat = path.stat()
+            parts.append(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}")
+    except OSError:
+        pass
+    return "|".join(parts)
+
+
 def _cache_path(gr: Path) -> Path:
     """Where the vocabulary read from one Gr.fst is kept (keyed by its path, size and time)."""
     stat = gr.stat()

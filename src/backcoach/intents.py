@@ -10,6 +10,7 @@ import yaml
 from hassil import Intents
 from hassil.util import merge_dict
 
+from .cache import cached, key_of
 from .errors import BackcoachError
 from .model import project_root
 
@@ -46,6 +47,10 @@ class Skill:
     system: dict[str, Any] = field(default_factory=dict)
     sound_alikes: dict[str, list[str]] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
+    graph: Any = None
+    """The word graph over the templates (wordgraph.WordGraph), built with them."""
+    key: str = ""
+    """A hash of the template files (what cached results derived from them are keyed by)."""
 
     @property
     def intent_names(self) -> list[str]:
@@ -136,6 +141,26 @@ def load_skill(directory: str | Path | None = None) -> Skill:
                 skill_parts[key].update(data[key])
     if not merged.get("intents"):
         raise BackcoachError(f"no hassil intents found in {root} (expected YAML files with an 'intents:' section)")
+    key = key_of([str(p.relative_to(root)).encode() + b"\0" + p.read_bytes() for p in hassil_files])
+    intents, graph = cached("skill", key, lambda: _compile(merged, root, hassil_files))
+    skill = Skill(
+        directory=root,
+        intents=intents,
+        graph=graph,
+        key=key,
+        responses=skill_parts["responses"],
+        system=skill_parts["system"],
+        sound_alikes={str(k): [str(x) for x in (v or [])] for k, v in skill_parts["sound_alikes"].items()},
+        files=files,
+    )
+    skill.stretches = {key: _stretch(key, body, root) for key, body in skill_parts["stretches"].items()}
+    return skill
+
+
+def _compile(merged: dict[str, Any], root: Path, hassil_files: list[Path]) -> tuple[Intents, Any]:
+    """hassil's parsed templates and our word graph over them (the slow part of starting up)."""
+    from .wordgraph import build
+
     try:
         intents = Intents.from_dict(merged)
         for intent in intents.intents.values():  # hassil parses templates lazily: parse them now
@@ -145,16 +170,7 @@ def load_skill(directory: str | Path | None = None) -> Skill:
         for path in hassil_files:  # find the file and line at fault (only when something is wrong)
             _check_hassil_file(path, _read_yaml(path))
         raise BackcoachError(f"{root}: cannot load intents: {exc}") from None
-    skill = Skill(
-        directory=root,
-        intents=intents,
-        responses=skill_parts["responses"],
-        system=skill_parts["system"],
-        sound_alikes={str(k): [str(x) for x in (v or [])] for k, v in skill_parts["sound_alikes"].items()},
-        files=files,
-    )
-    skill.stretches = {key: _stretch(key, body, root) for key, body in skill_parts["stretches"].items()}
-    return skill
+    return intents, build(intents)
 
 
 def _stretch(key: str, body: Any, root: Path) -> Stretch:

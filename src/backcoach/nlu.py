@@ -59,7 +59,7 @@ class Understander:
                  threshold: float = DEFAULT_THRESHOLD, graph: WordGraph | None = None) -> None:
         self.skill = skill
         self.threshold = threshold
-        self.graph = graph or build(skill.intents)
+        self.graph = graph or skill.graph or build(skill.intents)
         self.aligner = Aligner(self.graph, silent_words=silent_words)
         self.red_flag_blocks = [b for b in self.graph.blocks if b.intent == RED_FLAG]
         self.keywords = KeywordScorer(self.graph, FALLBACK, excluded=frozenset({RED_FLAG}))
