@@ -5,7 +5,9 @@ decides where the audio goes (a speaker, a WAV file, a test) and playback can be
 Voice specs, as used by `load_voice` and the tests:
     pyttsx3                          pyttsx3's default engine (espeak-ng on Linux)
     espeak[:VOICE][:rate=N][:pitch=N] the espeak-ng command line (accents: en-us, en-gb, en-sc ...)
-    piper[:length_scale=X][:model=PATH] Piper (dev dependency), Joe's US English voice by default
+    piper[:length_scale=X][:noise_scale=X][:noise_w=X][:model=PATH]
+                                     Piper (dev dependency), Joe's US English voice by default;
+                                     noise_scale=0:noise_w=0 makes it speak the same way every time
 """
 
 from __future__ import annotations
@@ -166,7 +168,7 @@ class PiperVoice:
     """Piper neural TTS (dev dependency `piper-tts`), Joe's US English voice unless a model is given."""
 
     def __init__(self, model: str | None = None, length_scale: float | None = None,
-                 noise_scale: float | None = None) -> None:
+                 noise_scale: float | None = None, noise_w: float | None = None) -> None:
         try:
             from piper import PiperVoice as _Piper
         except ImportError:
@@ -181,6 +183,7 @@ class PiperVoice:
         self._voice = _Piper.load(model)
         self.length_scale = length_scale
         self.noise_scale = noise_scale
+        self.noise_w = noise_w
 
     def set_rate(self, rate: int) -> None:
         self.length_scale = max(0.5, min(2.0, 160.0 / max(60, rate)))
@@ -188,7 +191,8 @@ class PiperVoice:
     def synthesize(self, text: str) -> AudioChunk:
         from piper import SynthesisConfig
 
-        config = SynthesisConfig(length_scale=self.length_scale, noise_scale=self.noise_scale)
+        config = SynthesisConfig(length_scale=self.length_scale, noise_scale=self.noise_scale,
+                                 noise_w_scale=self.noise_w)
         pieces = list(self._voice.synthesize(text, syn_config=config))
         rate = pieces[0].sample_rate if pieces else self._voice.config.sample_rate
         return AudioChunk(b"".join(p.audio_int16_bytes for p in pieces), rate, 2, 1, False)
@@ -216,8 +220,12 @@ def load_voice(spec: str = "pyttsx3", rate: int | None = None) -> Voice:
             pitch = int(values["pitch"]) if "pitch" in values else None
             return EspeakVoice(config, pitch=pitch)
         if name == "piper":
-            scale = float(values["length_scale"]) if "length_scale" in values else None
-            voice = PiperVoice(values.get("model"), length_scale=scale)
+            def number(name: str) -> float | None:
+                return float(values[name]) if name in values else None
+
+            scale = number("length_scale")
+            voice = PiperVoice(values.get("model"), length_scale=scale, noise_scale=number("noise_scale"),
+                               noise_w=number("noise_w"))
             if rate and scale is None:
                 voice.set_rate(rate)
             return voice
