@@ -53,6 +53,22 @@ def test_out_of_domain_text_falls_back(coffee, text):
     assert coffee.understand(text).intent == "Fallback"
 
 
+@pytest.mark.parametrize("text", ["with oat milk", "could i get a with soy milk please",
+                                  "[unk] with oat milk please", "[unk] honey"])
+def test_an_order_whose_drink_was_never_heard_is_not_given_one(coffee, text):
+    # Every OrderDrink template needs {drink}; reporting a drink nobody said would be a guess.
+    result = coffee.understand(text)
+    assert result.intent == "Fallback", result
+    assert result.guess == "OrderDrink"
+
+
+def test_required_slots_are_those_on_every_path(coffee):
+    graph = coffee.graph
+    for block in graph.blocks:
+        need = graph.required_slots(block)
+        assert need == ({"drink"} if block.intent == "OrderDrink" else set()), block
+
+
 def test_random_template_sentences_map_back_to_their_intent(coffee):
     rng = random.Random(3)
     graph = coffee.graph

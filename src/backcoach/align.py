@@ -48,6 +48,8 @@ class Alignment:
     """How many heard words were matched exactly or nearly (not inserted)."""
     span: tuple[int, int] = (0, 0)
     """Which heard words (start, end) the path covers; the whole input unless aligned locally."""
+    missing: list[str] = field(default_factory=list)
+    """Slots the path passes through whose words were all skipped: never heard, so not reported."""
 
 
 class Aligner:
@@ -228,21 +230,33 @@ class Aligner:
         path.reverse()
         result.span = (i, end_i)
         open_at: dict[str, int] = {}
+        heard_in: dict[str, bool] = {}
         for arc, i0, i1 in path:
             if arc is None:
                 continue
             if arc.slot_open:
                 open_at[arc.slot_open] = i1
+                heard_in[arc.slot_open] = False
             if arc.word not in (EPS, WILDCARD):
                 result.template_words.append(arc.word)
-                if i1 > i0 and (words[i0] == arc.word or similarity(words[i0], arc.word) >= self.costs.min_similarity):
+                heard = i1 > i0 and (words[i0] == arc.word
+                                     or similarity(words[i0], arc.word) >= self.costs.min_similarity)
+                if heard or arc.word in self.silent_words:
+                    for name in heard_in:
+                        heard_in[name] = True
+                if heard:
                     result.matched += 1
             if arc.word == WILDCARD:
                 result.template_words.extend(words[i0:i1])
                 result.matched += i1 - i0
+                for name in heard_in:
+                    heard_in[name] = True
             if arc.slot is not None:
                 value = arc.slot.value
                 if arc.slot.wildcard:
                     value = " ".join(words[open_at.get(arc.slot.name, i0):i1])
-                result.slots[arc.slot.name] = value
+                if heard_in.pop(arc.slot.name, True):
+                    result.slots[arc.slot.name] = value
+                else:
+                    result.missing.append(arc.slot.name)
         return result

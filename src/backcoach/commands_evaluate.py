@@ -30,7 +30,7 @@ def add_parser(sub) -> None:
     p.add_argument("--snr", default="clean,24,18,12,6", metavar="LIST",
                    help="conditions: clean and/or SNRs in dB (default: %(default)s)")
     p.add_argument("--noise", default="babble", metavar="KIND",
-                   help="white, pink, babble or a noise FILE.wav (default: %(default)s)")
+                   help="white, pink, babble, kitchen or a noise FILE.wav (default: %(default)s)")
     p.add_argument("-n", type=int, default=20, metavar="N",
                    help="sentences sampled from the templates (balanced over intents), each spoken by "
                         "every voice; also the number of out-of-domain requests (default: %(default)s)")

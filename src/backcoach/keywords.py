@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .align import UNKNOWN_WORD
 from .text import FILLER_WORDS
 from .wordgraph import EPS, WILDCARD, WordGraph
 
@@ -76,6 +77,8 @@ class KeywordScorer:
                     hits.setdefault(intent, []).append(word)
             elif word in self.against:
                 against += 1.0
+            elif word == UNKNOWN_WORD:
+                unknown += 2.0  # the recogniser itself heard speech outside the templates
             elif word not in self.known:
                 unknown += 1.0
         if not totals:

@@ -63,6 +63,11 @@ class Understander:
         self.aligner = Aligner(self.graph, silent_words=silent_words)
         self.red_flag_blocks = [b for b in self.graph.blocks if b.intent == RED_FLAG]
         self.keywords = KeywordScorer(self.graph, FALLBACK, excluded=frozenset({RED_FLAG}))
+        self.required: dict[str, frozenset[str]] = {}
+        """Slots an intent always has, whichever of its templates is said (none for most intents)."""
+        for block in self.graph.blocks:
+            need = self.graph.required_slots(block)
+            self.required[block.intent] = need & self.required.get(block.intent, need)
         self.alikes: dict[tuple[str, ...], str] = {}
         for word, spellings in skill.sound_alikes.items():
             for spelling in spellings:
@@ -173,6 +178,11 @@ class Understander:
         result = IntentResult(text=shown, intent=top.block.intent, slots=slots, confidence=confidence,
                               sentence=" ".join(traced.template_words))
         decided = self._decide(result)
+        if traced.missing and decided.intent not in (FALLBACK, RED_FLAG):
+            # The closest sentence needs a slot none of whose words were heard ("with oat milk"
+            # has no drink): an order with a made-up drink is worse than asking again.
+            decided = IntentResult(text=shown, intent=FALLBACK, confidence=1.0 - confidence,
+                                   guess=top.block.intent)
         if decided.intent == FALLBACK and top.block.intent != FALLBACK:
             return self._rescue(hyp, shown, ins, decided)
         return decided
@@ -187,6 +197,8 @@ class Understander:
             return rejected  # the telling words and the closest sentence disagree: don't guess
         assert evidence is not None
         slots = self._scan_slots(evidence.intent, hyp.words)
+        if not self.required.get(evidence.intent, frozenset()) <= slots.keys():
+            return rejected  # "unk light" is no drink order: the drink itself was never heard
         confidence = round(min(0.75, self.threshold + 0.05 * (evidence.score - evidence.against) + 0.05), 4)
         return IntentResult(text=shown, intent=evidence.intent, slots=slots, confidence=confidence,
                             sentence=" ".join(evidence.words))

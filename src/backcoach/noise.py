@@ -1,4 +1,4 @@
-"""Background noise for evaluation: white, pink (1/f), babble or a user's WAV, mixed at an SNR.
+"""Background noise for evaluation: white, pink (1/f), babble, kitchen or a user's WAV, mixed at an SNR.
 
 All signals are mono float32 at 16 kHz. `mix` pads the speech with silence on both sides (so the
 recogniser hears noise before and after the words, as from a microphone) and scales the noise so
@@ -22,7 +22,7 @@ FRAME_SECONDS = 0.02
 ACTIVE_RANGE_DB = 30.0
 """Frames within this many dB of the loudest frame count as active speech."""
 LOOP_SECONDS = 30.0
-NOISE_KINDS = ("white", "pink", "babble")
+NOISE_KINDS = ("white", "pink", "babble", "kitchen")
 
 
 def rms(x: np.ndarray) -> float:
@@ -116,6 +116,49 @@ def babble(clips: Sequence[np.ndarray], length: int, rng: np.random.Generator,
     return (total * (0.1 / (rms(total) or 1.0))).astype(np.float32)
 
 
+def kitchen(length: int, rng: np.random.Generator, talk: np.ndarray | None = None,
+            rate: int = RATE) -> np.ndarray:
+    """A synthetic kitchen: extractor-fan hum, bursts of running water, clinking dishes, far talk.
+
+    Real kitchen recordings are the better test (pass one as a WAV); this stands in for them with
+    the same ingredients: a steady low rumble with mains harmonics, water as band-limited noise that
+    comes and goes, sharp ringing transients every second or so, and optionally speech in the room."""
+    t = np.arange(length) / rate
+    fan = pink(length, rng, rate).astype(np.float64)
+    spectrum = np.fft.rfft(fan)
+    freqs = np.fft.rfftfreq(length, 1.0 / rate)
+    fan = np.fft.irfft(spectrum / (1.0 + (freqs / 400.0) ** 2), n=length)
+    fan = fan / (rms(fan) or 1.0)
+    for harmonic, level in ((50, 0.5), (100, 0.35), (150, 0.2)):
+        fan += level * np.sin(2 * np.pi * harmonic * t + rng.uniform(0, 2 * np.pi))
+    spectrum = np.fft.rfft(rng.standard_normal(length))
+    band = ((freqs > 800) & (freqs < 7000)).astype(np.float64)
+    water = np.fft.irfft(spectrum * band, n=length)
+    water /= rms(water) or 1.0
+    gate = np.zeros(length)
+    pos = 0
+    while pos < length:  # taps turned on for a few seconds, then off
+        on = int(rng.uniform(1.5, 6.0) * rate)
+        off = int(rng.uniform(1.0, 5.0) * rate)
+        gate[pos:pos + on] = rng.uniform(0.5, 1.2)
+        pos += on + off
+    gate = np.convolve(gate, np.ones(rate // 20) / (rate // 20), mode="same")
+    clinks = np.zeros(length)
+    pos = int(rng.uniform(0.1, 1.0) * rate)
+    while pos < length:
+        size = int(rate * rng.uniform(0.1, 0.4))
+        tt = np.arange(size) / rate
+        ring = sum(np.sin(2 * np.pi * f * tt) for f in rng.uniform(1500, 6000, 3))
+        burst = ring * np.exp(-tt * rng.uniform(15, 40)) * rng.uniform(2.0, 6.0)
+        end = min(length, pos + size)
+        clinks[pos:end] += burst[: end - pos]
+        pos += int(rng.uniform(0.3, 2.0) * rate)
+    total = 0.8 * fan + water * gate + clinks
+    if talk is not None and len(talk):
+        total += 0.7 * loop_to(talk, length).astype(np.float64) / (rms(talk) or 1.0)
+    return (total * (0.1 / (rms(total) or 1.0))).astype(np.float32)
+
+
 BABBLE_VOICES = ("espeak:en-us:rate=165", "espeak:en-gb:rate=175:pitch=35",
                  "espeak:en-gb-scotland:rate=155:pitch=60", "espeak:en-029:rate=170:pitch=45",
                  "espeak:en-us:rate=185:pitch=75", "piper:length_scale=0.95")
@@ -165,7 +208,7 @@ class NoiseSource:
 
 def make_noise(kind: str, rng: np.random.Generator, babble_sentences: Sequence[str] = (),
                clip_maker: Callable[[Sequence[str]], list[np.ndarray]] = babble_clips) -> NoiseSource:
-    """white, pink, babble or a WAV path, as a 30-second (or the file's own) loop."""
+    """white, pink, babble, kitchen or a WAV path, as a 30-second (or the file's own) loop."""
     length = int(LOOP_SECONDS * RATE)
     if kind == "white":
         return NoiseSource(kind, white(length, rng))
@@ -173,9 +216,12 @@ def make_noise(kind: str, rng: np.random.Generator, babble_sentences: Sequence[s
         return NoiseSource(kind, pink(length, rng))
     if kind == "babble":
         return NoiseSource(kind, babble(clip_maker(list(babble_sentences)), length, rng))
+    if kind == "kitchen":
+        talk = babble(clip_maker(list(babble_sentences)[:6]), length, rng, talkers=2)
+        return NoiseSource(kind, kitchen(length, rng, talk))
     path = Path(kind)
     if path.suffix.lower() != ".wav":
-        raise BackcoachError(f"unknown noise '{kind}' (use white, pink, babble or a .wav file)")
+        raise BackcoachError(f"unknown noise '{kind}' (use white, pink, babble, kitchen or a .wav file)")
     if not path.is_file():
         raise BackcoachError(f"noise file not found: {kind}")
     return NoiseSource(path.name, load_wav_noise(path))

@@ -102,6 +102,19 @@ class WordGraph:
     def arcs(self) -> list[Arc]:
         return [a for arcs in self.arcs_from for a in arcs]
 
+    def required_slots(self, block: Block) -> frozenset[str]:
+        """Slots that every path through the block fills (``{drink}`` in ``[a] {drink} [please]``)."""
+        must: dict[int, frozenset[str]] = {block.start: frozenset()}
+        for state in range(block.start, block.end + 1):
+            have = must.get(state)
+            if have is None:
+                continue
+            for arc in self.arcs_from[state]:
+                here = have | {arc.slot.name} if arc.slot is not None else have
+                before = must.get(arc.target)
+                must[arc.target] = here if before is None else before & here
+        return must.get(block.end, frozenset())
+
 
 class _Builder:
     """Compiles hassil expressions into a WordGraph, one intent at a time."""
