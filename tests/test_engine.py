@@ -150,3 +150,43 @@ def test_compiled_templates_are_cached_and_an_edit_is_seen(tmp_path, monkeypatch
     for pickle_file in (tmp_path / "cache" / "backcoach").glob("skill-*.pickle"):
         pickle_file.write_bytes(b"not a pickle")
     assert Understander(load_skill(skill_dir)).understand("a pot of tea").intent == "Tea"
+
+
+BARISTA = Path(__file__).parent / "data" / "barista"
+
+
+@pytest.mark.parametrize("text, slots", [
+    # Labels written the way the public benchmark writes them, stray spaces included.
+    ("can i get a twelve ounce light roast coffee", {"size": "twelve ounce", "roast": "light roast",
+                                                     "coffeeDrink": "coffee"}),
+    ("make me a double shot dark roast iced coffee with some milk and a bit of brown sugar",
+     {"numberOfShots": "double shot", "roast": "dark roast", "coffeeDrink": "iced coffee",
+      "milkAmount": "some milk", "sugarAmount": "a bit of brown sugar"}),
+    ("i'd like an iced mocha with soy milk and brown sugar",
+     {"coffeeDrink": "iced mocha", "milkAmount": " soy milk", "sugarAmount": " brown sugar"}),
+    ("house coffee with a lot of sweetener", {"coffeeDrink": "house coffee",
+                                              "sugarAmount": "a lot of sweetener"}),
+])
+def test_a_five_slot_drink_order_skill_reads_every_slot(text, slots):
+    from backcoach.evaluate import accepted
+
+    skill = load_skill(BARISTA)
+    result = Understander(skill).understand(text)
+    assert accepted("orderDrink", slots, result.intent, result.slots), result
+
+
+def test_a_five_slot_drink_order_skill_stays_small_and_rejects_other_speech():
+    skill = load_skill(BARISTA)
+    graph = build(skill.intents)
+    grammar = build_grammar(graph)
+    assert len(grammar.phrases) < 20_000
+    understander = Understander(skill, graph=graph)
+    rng = random.Random(5)
+    block = graph.blocks[0]
+    for _ in range(60):
+        sentence, slots = random_sentence(graph, block, rng)
+        result = understander.understand(sentence)
+        assert (result.intent, result.slots) == ("orderDrink", slots), sentence
+    for text in ["what's the weather like today", "turn off the kitchen lights",
+                 "[unk] light roast", "with some milk please"]:
+        assert understander.understand(text).intent == "Fallback", text
