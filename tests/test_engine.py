@@ -190,3 +190,27 @@ def test_a_five_slot_drink_order_skill_stays_small_and_rejects_other_speech():
     for text in ["what's the weather like today", "turn off the kitchen lights",
                  "[unk] light roast", "with some milk please"]:
         assert understander.understand(text).intent == "Fallback", text
+
+
+def test_pruned_alignment_finds_the_same_cheapest_path(coffee):
+    """Pruning (bounds, words nothing in a block resembles, skipped substitutions) is exact:
+    with the optimum as the bound it finds the same cost; just below it, nothing."""
+    rng = random.Random(11)
+    graph, aligner = coffee.graph, coffee.aligner
+    vocab = sorted(graph.words()) + ["unk", "weather", "lattes"]
+    for block in graph.blocks:
+        for _ in range(15):
+            words = random_sentence(graph, block, rng)[0].split()
+            if words and rng.random() < 0.7:
+                del words[rng.randrange(len(words))]
+            words.insert(rng.randrange(len(words) + 1), rng.choice(vocab))
+            ins = aligner.insert_costs(words, [rng.uniform(0.3, 1.0) for _ in words])
+            for other in graph.blocks:
+                for local in (False, True):
+                    free = aligner.align(other, words, ins, local=local, trace=True)
+                    assert free is not None
+                    tight = aligner.align(other, words, ins, local=local, trace=True, bound=free.cost + 1e-9)
+                    assert tight is not None and abs(tight.cost - free.cost) < 1e-9, words
+                    assert tight.slots == free.slots and tight.template_words == free.template_words
+                    if free.cost > 0.01:
+                        assert aligner.align(other, words, ins, local=local, bound=free.cost - 0.01) is None

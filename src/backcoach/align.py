@@ -70,6 +70,7 @@ class Aligner:
         self._near_cache: dict[str, dict[str, float]] = {}
         self._subs_key: tuple | None = None
         self._subs: dict[str, list[float]] = {}
+        self._heaviest: dict[tuple[str, int], float] = {}
 
     def near(self, heard: str) -> dict[str, float]:
         """Template words that look like a heard word (similarity at least `min_similarity`)."""
@@ -90,6 +91,23 @@ class Aligner:
             self._near_cache[heard] = found
         return found
 
+    def heaviest(self, block: Block) -> float:
+        """The weight of the block's heaviest path: what skipping all of its longest sentence costs."""
+        key = (block.intent, block.data_index)
+        found = self._heaviest.get(key)
+        if found is None:
+            best = {block.start: 0.0}
+            for state in range(block.start, block.end + 1):  # states are in topological order
+                here = best.get(state)
+                if here is None:
+                    continue
+                for arc in self.graph.arcs_from[state]:
+                    step = 0.0 if arc.word in (EPS, WILDCARD) else self.costs.weight(arc.word)
+                    if here + step > best.get(arc.target, -1.0):
+                        best[arc.target] = here + step
+            found = self._heaviest[key] = best.get(block.end, 0.0)
+        return found
+
     def delete_cost(self, word: str) -> float:
         return 0.0 if word in self.silent_words else self.costs.weight(word)
 
@@ -102,12 +120,18 @@ class Aligner:
 
     def lower_bound(self, block: Block, words: list[str], ins: list[float]) -> float:
         """A cheap lower bound of the alignment cost: heard words nothing in the block resembles."""
+        return self.unmatchable(block, words, ins)[0]
+
+    def unmatchable(self, block: Block, words: list[str], ins: list[float]) -> list[float]:
+        """For each position, what the heard words from there on cost at least: those nothing in
+        the block resembles can only be inserted."""
         vocab = self.block_words[(block.intent, block.data_index)]
-        bound = 0.0
-        for word, cost in zip(words, ins):
-            if word not in vocab and vocab.isdisjoint(self.near(word)):
-                bound += cost
-        return bound
+        tail = [0.0] * (len(words) + 1)
+        for j in range(len(words) - 1, -1, -1):
+            word = words[j]
+            alone = word not in vocab and vocab.isdisjoint(self.near(word))
+            tail[j] = tail[j + 1] + (ins[j] if alone else 0.0)
+        return tail
 
     def align(self, block: Block, words: list[str], ins: list[float], *, local: bool = False,
               trace: bool = False, bound: float = INF) -> Alignment | None:
@@ -128,6 +152,9 @@ class Aligner:
         rows[block.start] = start_row
         if trace:
             back[block.start] = [(-1, -1, None)] * (n + 1)
+        # Positions from which even a perfect rest of the path would cost more than `bound` are
+        # dropped (the words nothing in the block resembles must still be paid for).
+        tail = [0.0] * (n + 1) if local or bound == INF else self.unmatchable(block, words, ins)
         for state in range(block.start, block.end + 1):
             row = rows.pop(state, None)
             if row is None:
@@ -141,7 +168,8 @@ class Aligner:
                         brow[i] = (state, i - 1, None)
             if state == block.end:
                 return self._finish(block, row, back, words, local, trace, bound)
-            if min(row) > bound:
+            active = [i for i in range(n + 1) if row[i] + tail[i] <= bound]
+            if not active:
                 continue
             for arc in graph.arcs_from[state]:
                 target = arc.target
@@ -153,16 +181,16 @@ class Aligner:
                 tback = back.get(target) if trace else None
                 word = arc.word
                 if word == EPS:
-                    for i in range(n + 1):
+                    for i in active:
                         if row[i] < trow[i]:
                             trow[i] = row[i]
                             if tback is not None:
                                 tback[i] = (state, i, arc)
                 elif word == WILDCARD:
-                    for i in range(n):
-                        base = row[i]
-                        if base == INF:
+                    for i in active:
+                        if i == n:
                             continue
+                        base = row[i]
                         for k in range(i + 1, n + 1):
                             cand = base + costs.wildcard_word * (k - i)
                             if cand < trow[k]:
@@ -174,37 +202,41 @@ class Aligner:
                     if subs is None:
                         subs = sub_cache[word] = self._substitutions(word, words, ins)
                     dcost = self.delete_cost(word)
-                    for i in range(n + 1):
+                    for i in active:
                         base = row[i]
-                        if base == INF:
-                            continue
                         cand = base + dcost
                         if cand < trow[i]:
                             trow[i] = cand
                             if tback is not None:
                                 tback[i] = (state, i, arc)
-                        if i < n:
-                            cand = base + subs[i]
-                            if cand < trow[i + 1]:
-                                trow[i + 1] = cand
-                                if tback is not None:
-                                    tback[i + 1] = (state, i, arc)
+                    for i, sub in subs:  # heard words like this one (others: delete, insert)
+                        base = row[i]
+                        if base + tail[i] > bound:
+                            continue
+                        cand = base + sub
+                        if cand < trow[i + 1]:
+                            trow[i + 1] = cand
+                            if tback is not None:
+                                tback[i + 1] = (state, i, arc)
         return None
 
-    def _substitutions(self, word: str, words: list[str], ins: list[float]) -> list[float]:
+    def _substitutions(self, word: str, words: list[str], ins: list[float]) -> list[tuple[int, float]]:
+        """(position, cost) of heard words that may stand for a template word: the same word or a
+        near miss cheaper than skipping the template word and inserting the heard one, which the
+        search does anyway (so other positions need no substitution step at all)."""
         costs = self.costs
         dcost = self.delete_cost(word)
         out = []
         for j, heard in enumerate(words):
             if heard == word:
-                out.append(0.0)
+                out.append((j, 0.0))
                 continue
             sim = self.near(heard).get(word, 0.0)
-            replace = dcost + ins[j]
             if sim >= costs.min_similarity:
                 scale = min(costs.weight(word), costs.weight(heard))
-                replace = min(replace, costs.substitute_scale * (1.0 - sim) * max(scale, 0.5))
-            out.append(replace)
+                replace = costs.substitute_scale * (1.0 - sim) * max(scale, 0.5)
+                if replace < dcost + ins[j]:
+                    out.append((j, replace))
         return out
 
     def _finish(self, block: Block, row: list[float], back: dict, words: list[str],

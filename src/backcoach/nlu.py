@@ -17,6 +17,8 @@ DEFAULT_THRESHOLD = 0.5
 RANK_PENALTY = 0.15
 RESCUE_MAX_DOUBT = 0.6
 """Telling words may name another intent than the closest sentence only if that sentence fit fairly well."""
+RED_FLAG_MAX_COST = 0.2
+"""A red-flag phrase inside a sentence counts if its edits cost at most this share of its words' weight."""
 
 
 @dataclass
@@ -113,14 +115,20 @@ class Understander:
         ins = self.aligner.insert_costs(words, hyp.confidences)
         found: Alignment | None = None
         for block in self.red_flag_blocks:
-            result = self.aligner.align(block, words, ins, local=True, trace=True)
+            # A phrase is taken only at a cost of at most a fifth of its weight, so no longer
+            # path can be found above a fifth of the block's heaviest: prune there, trace after.
+            bound = RED_FLAG_MAX_COST * self.aligner.heaviest(block)
+            first = self.aligner.align(block, words, ins, local=True, bound=bound)
+            if first is None:
+                continue
+            result = self.aligner.align(block, words, ins, local=True, trace=True, bound=first.cost + 1e-9)
             if result is None or not result.template_words:
                 continue
             weight = sum(self.aligner.costs.weight(w) for w in result.template_words)
             content = [w for w in result.template_words if self.aligner.costs.weight(w) >= 1.0]
             if weight <= 0 or not content:
                 continue
-            if result.cost <= 0.2 * weight and result.matched >= max(1, len(result.template_words) - 1):
+            if result.cost <= RED_FLAG_MAX_COST * weight and result.matched >= max(1, len(result.template_words) - 1):
                 if found is None or result.cost < found.cost:
                     found = result
         return found
@@ -171,7 +179,7 @@ class Understander:
             return IntentResult(text=shown, intent=FALLBACK, confidence=1.0)
         ranked.sort(key=lambda pair: pair[0])
         top = ranked[0][1]
-        traced = self.aligner.align(top.block, words, ins, trace=True) or top
+        traced = self.aligner.align(top.block, words, ins, trace=True, bound=top.cost + 1e-9) or top
         runner_up = min((c for c, a in ranked if a.block.intent != top.block.intent), default=INF)
         confidence = self._confidence(traced.cost, runner_up, total) * _heard_confidence(hyp) ** 0.5
         slots = {**self._fixed_slots(top), **traced.slots}
