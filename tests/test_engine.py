@@ -214,3 +214,21 @@ def test_pruned_alignment_finds_the_same_cheapest_path(coffee):
                     assert tight.slots == free.slots and tight.template_words == free.template_words
                     if free.cost > 0.01:
                         assert aligner.align(other, words, ins, local=local, bound=free.cost - 0.01) is None
+
+
+def test_the_grammar_gives_every_drink_a_fair_share_of_word_pairs():
+    """Vosk's language model counts word pairs over the phrases: completing every phrase the
+    same shortest way made the first listed drink far likelier than the rest after a size, and
+    in noise "eight ounce drip coffee" was heard as "eight ounce americano"."""
+    from collections import Counter
+
+    from backcoach.grammar import UNKNOWN
+
+    grammar = build_grammar(build(load_skill(BARISTA).intents))
+    words = Counter(w for phrase in grammar.phrases for w in phrase.split())
+    counts = [words[d] for d in ("americano", "cappuccino", "espresso", "latte")]
+    assert max(counts) <= 2 * min(counts), counts  # was 221 americano to 17 of each other drink
+    # "[unk]" as common as a typical word (one copy let out-of-domain speech be heard as orders).
+    typical = sorted(count for word, count in words.items() if word != UNKNOWN)[len(words) // 2]
+    assert 10 <= grammar.phrases.count(UNKNOWN) <= 2 * typical
+    assert build_grammar(build(load_skill(BARISTA).intents)).phrases == grammar.phrases  # repeatable

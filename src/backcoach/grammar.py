@@ -2,21 +2,29 @@
 
 Vosk turns a runtime phrase list into a bigram language model. So the phrases only need to cover
 every pair of words that can follow each other in the templates (and every first and last word):
-a few paths through the graph do that, however many sentences the templates expand to.
+a few paths through the graph do that, however many sentences the templates expand to. Vosk
+counts the pairs, so the paths choose evenly among the ways on (not always the same one), and
+"[unk]" is repeated to give speech outside the templates a fair chance.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import random
+from collections import Counter
 import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from .intents import RED_FLAG
 from .text import words_of
 from .wordgraph import EPS, WILDCARD, Arc, Block, WordGraph
 
 UNKNOWN = "[unk]"
+RED_FLAG_WEIGHT = 2
+"""Red-flag phrases count twice: in doubt, hearing "my groin has gone numb" beats hearing words
+that mean nothing (without it, one voice's "my groin has gone numb" lost its last word)."""
 
 
 @dataclass
@@ -111,8 +119,9 @@ def _fst_output_symbols(path: Path) -> set[str]:
         return tables[-1]
 
 
-def _block_phrases(graph: WordGraph, block: Block) -> list[list[Arc]]:
-    """Paths (as word arcs) that together use every word pair the block allows."""
+def _block_phrases(graph: WordGraph, block: Block, shortest: bool) -> list[list[Arc]]:
+    """Paths (as word arcs) that together use every word pair the block allows, completed the
+    shortest ways or freely."""
     lo, hi = block.start, block.end
     arcs_from = graph.arcs_from
     # Word arcs reachable from each state through empty arcs, one per word (a representative).
@@ -133,7 +142,6 @@ def _block_phrases(graph: WordGraph, block: Block) -> list[list[Arc]]:
     # Shortest word path from the start to each state, and from each state to the end.
     inf = 1 << 30
     prefix_len = {lo: 0}
-    prefix_arc: dict[int, Arc | None] = {lo: None}
     for state in range(lo, hi + 1):
         if state not in prefix_len:
             continue
@@ -141,29 +149,47 @@ def _block_phrases(graph: WordGraph, block: Block) -> list[list[Arc]]:
             step = 0 if arc.word in (EPS, WILDCARD) else 1
             if prefix_len[state] + step < prefix_len.get(arc.target, inf):
                 prefix_len[arc.target] = prefix_len[state] + step
-                prefix_arc[arc.target] = arc
     suffix_len = {hi: 0}
-    suffix_arc: dict[int, Arc | None] = {hi: None}
     for state in range(hi, lo - 1, -1):
         for arc in arcs_from[state]:
             if arc.target in suffix_len:
                 step = 0 if arc.word in (EPS, WILDCARD) else 1
                 if suffix_len[arc.target] + step < suffix_len.get(state, inf):
                     suffix_len[state] = suffix_len[arc.target] + step
-                    suffix_arc[state] = arc
 
-    def prefix(state: int) -> list[Arc]:
+    # Vosk counts word pairs over the phrases, so how a phrase is completed sets the language
+    # model's odds: always the same shortest way made the first listed drink 13 times likelier
+    # than any other after a size. Completions choose evenly among the ways on: the shortest ones
+    # (`shortest`), or any (a speaker choosing freely). Both sets are used: free walks alone
+    # heard one voice's "my groin has gone numb" as "my groin fast on".
+    rng = random.Random(f"{block.intent}/{block.data_index}")
+    preds: dict[int, list[Arc]] = {}
+    for state in range(lo, hi + 1):
+        if state in prefix_len:
+            for arc in arcs_from[state]:
+                preds.setdefault(arc.target, []).append(arc)
+
+    def _step(arc: Arc) -> int:
+        return 0 if arc.word in (EPS, WILDCARD) else 1
+
+    def prefix_walk(state: int) -> list[Arc]:
         out = []
-        while prefix_arc.get(state) is not None:
-            arc = prefix_arc[state]
+        while state != lo:
+            ways = preds[state]
+            if shortest:
+                ways = [a for a in ways if prefix_len[a.source] + _step(a) == prefix_len[state]]
+            arc = rng.choice(ways)
             out.append(arc)
             state = arc.source
         return [a for a in reversed(out) if a.word not in (EPS, WILDCARD)]
 
     def suffix(state: int) -> list[Arc]:
         out = []
-        while suffix_arc.get(state) is not None:
-            arc = suffix_arc[state]
+        while state != hi:
+            ways = [a for a in arcs_from[state] if a.target in suffix_len]
+            if shortest:
+                ways = [a for a in ways if suffix_len[a.target] + _step(a) == suffix_len[state]]
+            arc = rng.choice(ways)
             out.append(arc)
             state = arc.target
         return [a for a in out if a.word not in (EPS, WILDCARD)]
@@ -190,7 +216,7 @@ def _block_phrases(graph: WordGraph, block: Block) -> list[list[Arc]]:
             if key in seen:
                 continue
             seen.add(key)
-            head = prefix(state) + [arc]
+            head = prefix_walk(state) + [arc]
             for word, nxt in closure[arc.target].items():
                 if (arc.word, word) not in covered and nxt.target in suffix_len:
                     take(head + [nxt] + suffix(nxt.target))
@@ -219,12 +245,20 @@ def build_grammar(graph: WordGraph, vocabulary: set[str] | None = None,
             replacement[word] = []
             silent.add(word)
     phrases: dict[str, None] = {}
+    again: list[str] = []
     for block in graph.blocks:
-        for path in _block_phrases(graph, block):
-            words = [w for arc in path for w in replacement.get(arc.word, [])]
-            if words:
-                phrases[" ".join(words)] = None
-    out = list(phrases)
+        for shortest in (True, False):
+            for path in _block_phrases(graph, block, shortest):
+                words = [w for arc in path for w in replacement.get(arc.word, [])]
+                if words:
+                    phrases[" ".join(words)] = None
+                    if block.intent == RED_FLAG:
+                        again.extend([" ".join(words)] * (RED_FLAG_WEIGHT - 1))
+    out = list(phrases) + again
     if add_unknown:
-        out.append(UNKNOWN)
+        # Vosk counts every copy: "[unk]" as common as a typical template word. One copy let a
+        # one-intent drink skill hear 25% of out-of-domain speech as orders at 6 dB SNR (15% so);
+        # a fixed share of the phrases instead took rare words from a skill with a large vocabulary.
+        counts = sorted(Counter(w for phrase in out for w in phrase.split()).values())
+        out.extend([UNKNOWN] * max(1, counts[len(counts) // 2] if counts else 1))
     return Grammar(phrases=out, silent_words=frozenset(silent))
