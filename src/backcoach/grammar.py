@@ -13,10 +13,10 @@ import hashlib
 import os
 import random
 from collections import Counter
-import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from .fstio import read_output_symbols
 from .intents import RED_FLAG
 from .text import words_of
 from .wordgraph import EPS, WILDCARD, Arc, Block, WordGraph
@@ -34,6 +34,8 @@ class Grammar:
     phrases: list[str]
     silent_words: frozenset[str]
     """Template words missing from the model's vocabulary, with no sound-alike either."""
+    spoken: dict[str, list[str]] = field(default_factory=dict)
+    """What the model hears for each template word: itself, a sound-alike's words, or nothing."""
 
 
 def model_vocabulary(model_dir: Path) -> set[str] | None:
@@ -50,8 +52,8 @@ def model_vocabulary(model_dir: Path) -> set[str] | None:
         except OSError:
             pass
         try:
-            words = _fst_output_symbols(gr)
-        except (OSError, struct.error, ValueError, UnicodeDecodeError):
+            words = set(read_output_symbols(gr).ids)
+        except (OSError, ValueError, UnicodeDecodeError):
             return None
         try:  # reading the symbol table takes half a second; keep it for the next start
             cached.parent.mkdir(parents=True, exist_ok=True)
@@ -83,40 +85,6 @@ def _cache_path(gr: Path) -> Path:
     key = hashlib.sha1(f"{gr.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:16]
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return base / "backcoach" / f"vocabulary-{key}.txt"
-
-
-def _fst_output_symbols(path: Path) -> set[str]:
-    """Read the output symbol table from an OpenFst binary header (no need to load the FST)."""
-    with open(path, "rb") as handle:
-        def i32() -> int:
-            return struct.unpack("<i", handle.read(4))[0]
-
-        def i64() -> int:
-            return struct.unpack("<q", handle.read(8))[0]
-
-        def string() -> str:
-            return handle.read(i32()).decode("utf-8")
-
-        if i32() != 2125659606:
-            raise ValueError("not an OpenFst file")
-        string(), string()  # fst type, arc type
-        i32()  # version
-        flags = i32()
-        handle.read(8 + 8 + 8 + 8)  # properties, start, states, arcs
-        tables = []
-        for bit in (1, 2):
-            if flags & bit:
-                i32(), string()  # magic, name
-                i64()  # available key
-                size = i64()
-                table = set()
-                for _ in range(size):
-                    table.add(string())
-                    i64()
-                tables.append(table)
-        if not tables:
-            raise ValueError("no symbol table")
-        return tables[-1]
 
 
 def _block_phrases(graph: WordGraph, block: Block, shortest: bool) -> list[list[Arc]]:
@@ -261,4 +229,4 @@ def build_grammar(graph: WordGraph, vocabulary: set[str] | None = None,
         # a fixed share of the phrases instead took rare words from a skill with a large vocabulary.
         counts = sorted(Counter(w for phrase in out for w in phrase.split()).values())
         out.extend([UNKNOWN] * max(1, counts[len(counts) // 2] if counts else 1))
-    return Grammar(phrases=out, silent_words=frozenset(silent))
+    return Grammar(phrases=out, silent_words=frozenset(silent), spoken=replacement)

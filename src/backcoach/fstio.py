@@ -1,0 +1,119 @@
+"""The two pieces of OpenFst's binary format backcoach needs, in plain Python.
+
+Reading: the word symbol table stored in a Vosk model's graph/Gr.fst header (which words the model
+knows, and the number each goes by), without loading the FST itself. Writing: a small "vector"
+FST over the standard (tropical) arc type, the format every OpenFst reader accepts, carrying that
+same symbol table so Vosk can name the words it hears. No OpenFst tools are needed.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+FST_MAGIC = 2125659606
+_HAS_ISYMBOLS, _HAS_OSYMBOLS = 1, 2
+_VECTOR_VERSION = 2
+# Property bits (fst/properties.h): expanded, mutable, acceptor, input labels sorted.
+_PROPERTIES = 0x1 | 0x2 | 0x10000 | 0x10000000
+
+
+@dataclass
+class SymbolTable:
+    """Words and their numbers, with the table's exact bytes (copied into files we write)."""
+
+    ids: dict[str, int]
+    raw: bytes
+
+
+@dataclass
+class Fst:
+    """A weighted acceptor: arcs_from[state] holds (label, cost, next state); costs are -log p."""
+
+    start: int = 0
+    arcs_from: list[list[tuple[int, float, int]]] = field(default_factory=lambda: [[]])
+    finals: dict[int, float] = field(default_factory=dict)
+
+    def new_state(self) -> int:
+        self.arcs_from.append([])
+        return len(self.arcs_from) - 1
+
+    def add(self, source: int, label: int, cost: float, target: int) -> None:
+        self.arcs_from[source].append((label, cost, target))
+
+    @property
+    def num_arcs(self) -> int:
+        return sum(len(arcs) for arcs in self.arcs_from)
+
+
+def _read(handle: BinaryIO, fmt: str):
+    size = struct.calcsize(fmt)
+    data = handle.read(size)
+    if len(data) != size:
+        raise ValueError("truncated OpenFst file")
+    return struct.unpack(fmt, data)[0]
+
+
+def _read_string(handle: BinaryIO) -> str:
+    length = _read(handle, "<i")
+    if length < 0 or length > 1 << 20:
+        raise ValueError("not an OpenFst string")
+    return handle.read(length).decode("utf-8")
+
+
+def read_output_symbols(path: Path) -> SymbolTable:
+    """The output (word) symbol table from an OpenFst binary header.
+
+    Raises OSError, ValueError or UnicodeDecodeError for a file that is not what it should be.
+    """
+    with open(path, "rb") as handle:
+        if _read(handle, "<i") != FST_MAGIC:
+            raise ValueError(f"{path} is not an OpenFst file")
+        _read_string(handle), _read_string(handle)  # fst type, arc type
+        _read(handle, "<i")  # version
+        flags = _read(handle, "<i")
+        handle.read(8 + 8 + 8 + 8)  # properties, start, number of states, number of arcs
+        table: SymbolTable | None = None
+        for bit in (_HAS_ISYMBOLS, _HAS_OSYMBOLS):
+            if not flags & bit:
+                continue
+            begin = handle.tell()
+            _read(handle, "<i")  # symbol table magic
+            _read_string(handle)  # name
+            _read(handle, "<q")  # available key
+            ids: dict[str, int] = {}
+            for _ in range(_read(handle, "<q")):
+                word = _read_string(handle)
+                ids[word] = _read(handle, "<q")
+            end = handle.tell()
+            handle.seek(begin)
+            table = SymbolTable(ids, handle.read(end - begin))
+        if table is None:
+            raise ValueError(f"{path} has no symbol table")
+        return table
+
+
+def write_vector_fst(path: Path, fst: Fst, symbols: SymbolTable) -> None:
+    """Write `fst` as an OpenFst vector FST, with `symbols` as both its input and output table."""
+    out = bytearray()
+
+    def string(text: str) -> None:
+        data = text.encode("utf-8")
+        out.extend(struct.pack("<i", len(data)) + data)
+
+    out.extend(struct.pack("<i", FST_MAGIC))
+    string("vector")
+    string("standard")
+    out.extend(struct.pack("<iiQqqq", _VECTOR_VERSION, _HAS_ISYMBOLS | _HAS_OSYMBOLS, _PROPERTIES,
+                           fst.start, len(fst.arcs_from), fst.num_arcs))
+    out.extend(symbols.raw)
+    out.extend(symbols.raw)
+    no_final = float("inf")
+    for state, arcs in enumerate(fst.arcs_from):
+        ordered = sorted(arcs)  # the header promises arcs sorted by label
+        out.extend(struct.pack("<fq", fst.finals.get(state, no_final), len(ordered)))
+        for label, cost, target in ordered:
+            out.extend(struct.pack("<iifi", label, label, cost, target))
+    path.write_bytes(bytes(out))
