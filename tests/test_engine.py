@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import struct
 import textwrap
 from pathlib import Path
 
@@ -232,3 +233,41 @@ def test_the_grammar_gives_every_drink_a_fair_share_of_word_pairs():
     typical = sorted(count for word, count in words.items() if word != UNKNOWN)[len(words) // 2]
     assert 10 <= grammar.phrases.count(UNKNOWN) <= 2 * typical
     assert build_grammar(build(load_skill(BARISTA).intents)).phrases == grammar.phrases  # repeatable
+
+
+def test_the_skills_own_decoding_graph_says_only_its_sentences(tmp_path):
+    """Random walks through the Gr.fst written for the drink skill are orders hassil accepts,
+    the garbage path says only "[unk]", and the file carries the model's word numbers."""
+    from backcoach.decodegraph import decoding_fst
+    from backcoach.fstio import SymbolTable, read_output_symbols, write_vector_fst
+    from backcoach.nlu import hassil_recognize
+
+    skill = load_skill(BARISTA)
+    graph = build(skill.intents)
+    words = sorted(graph.words()) + ["[unk]", "and"]
+    ids = {w: i + 1 for i, w in enumerate(words)}
+    name = {i: w for w, i in ids.items()}
+    fst = decoding_fst(graph, ids, {})
+    rng = random.Random(3)
+    for _ in range(200):
+        state, said = fst.start, []
+        while True:
+            ways = [a for a in fst.arcs_from[state] if a[2] != fst.start]  # one sentence only
+            if state in fst.finals and (not ways or rng.random() < 0.3):
+                break
+            label, cost, state = rng.choice(ways)
+            assert cost >= 0
+            if label:
+                said.append(name[label])
+        if said and set(said) == {"[unk]"}:
+            continue
+        match = hassil_recognize(" ".join(said), skill.intents)
+        assert match is not None and match.intent.name == "orderDrink", said
+    symbols = SymbolTable(ids, b"")  # a real table: write one and read it back
+    table = bytearray(struct.pack("<i", 2125658996) + struct.pack("<i", 1) + b"w" + struct.pack("<qq", len(ids) + 1, len(ids)))
+    for w, i in ids.items():
+        data = w.encode()
+        table += struct.pack("<i", len(data)) + data + struct.pack("<q", i)
+    symbols.raw = bytes(table)
+    write_vector_fst(tmp_path / "Gr.fst", fst, symbols)
+    assert read_output_symbols(tmp_path / "Gr.fst").ids == ids

@@ -9,6 +9,7 @@ from typing import Iterable, Iterator
 
 from .errors import BackcoachError
 from .grammar import Grammar
+from .align import UNKNOWN_WORD
 from .nlu import Hypothesis
 from .text import words_of
 
@@ -108,8 +109,8 @@ class Recognizer:
             confs = [float(w.get("conf", 1.0)) for w in timed] if timed and "conf" in timed[0] else None
             if confs is not None and len(confs) != len(words):
                 confs = None
-            if not words:
-                continue
+            if all(w == UNKNOWN_WORD for w in words):
+                continue  # noise or speech that is not for us, with no word of the skill in it
             hypotheses.append(Hypothesis(words=words, confidences=confs, rank=rank))
             if rank == 0 and timed:
                 start = float(timed[0].get("start", 0.0))  # Vosk times count from creation

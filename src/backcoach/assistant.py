@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -11,6 +12,7 @@ from .asr import Recognizer, Transcript, load_model, transcribe
 from .audio import collect_wavs, iter_pcm16_mono_16k, signal_level_dbfs
 from .errors import BackcoachError
 from .cache import cached, key_of
+from .decodegraph import skill_model_dir, supports_own_graph
 from .grammar import Grammar, build_grammar, model_key, model_vocabulary
 from .intents import FALLBACK, RED_FLAG, Skill, load_skill
 from .model import resolve_model
@@ -19,6 +21,8 @@ from .nlu import IntentResult, Understander
 log = logging.getLogger("backcoach")
 
 SILENCE_DBFS = -55.0
+DECODING_ENV = "BACKCOACH_DECODING"
+"""Set to "phrases" to decode with a runtime phrase list instead of the skill's own graph."""
 PAD_START = b"\x00\x00" * int(0.3 * 16000)
 PAD_END = b"\x00\x00" * int(0.5 * 16000)
 
@@ -44,6 +48,7 @@ class Assistant:
         self._model = None
         self.grammar: Grammar | None = None
         self._recognizer: Recognizer | None = None
+        self._runtime_grammar: Grammar | None = None
 
     # -- text ------------------------------------------------------------------------------------
     def understand_text(self, text: str) -> IntentResult:
@@ -55,10 +60,13 @@ class Assistant:
         return resolve_model(self._model_arg)
 
     def recognizer(self) -> Recognizer:
-        """The Vosk recogniser, limited to the skill's grammar (model loaded on first use)."""
+        """The Vosk recogniser, limited to the skill's sentences (model loaded on first use).
+
+        A lookahead model decodes with the skill's own graph (decodegraph.py); any other model,
+        or BACKCOACH_DECODING=phrases, gets the phrase list as a runtime grammar instead.
+        """
         if self._recognizer is None:
             model_dir = self.model_dir
-            self._model = load_model(model_dir)
             graph, alikes = self.understander.graph, self.skill.sound_alikes
             key = key_of([self.skill.key, model_key(model_dir), repr(sorted(alikes.items()))])
             self.grammar = cached("grammar", key, lambda: build_grammar(graph, model_vocabulary(model_dir),
@@ -66,16 +74,24 @@ class Assistant:
             if self.grammar.silent_words:
                 log.info("words the model cannot hear (skipping them is free): %s",
                          ", ".join(sorted(self.grammar.silent_words)))
+            own: Path | None = None
+            if os.environ.get(DECODING_ENV, "graph") != "phrases" and supports_own_graph(model_dir):
+                try:
+                    own = skill_model_dir(model_dir, graph, self.grammar.spoken, key)
+                except (OSError, ValueError, UnicodeDecodeError) as exc:
+                    log.warning("could not build the skill's decoding graph (%s); using a phrase list", exc)
+            self._model = load_model(own or model_dir)
+            self._runtime_grammar = None if own else self.grammar
             self.understander = Understander(self.skill, silent_words=self.grammar.silent_words,
                                              threshold=self.understander.threshold,
                                              graph=self.understander.graph)
-            self._recognizer = Recognizer(self._model, self.grammar)
+            self._recognizer = Recognizer(self._model, self._runtime_grammar)
         return self._recognizer
 
     def new_recognizer(self) -> Recognizer:
         """Another recogniser on the same model and grammar (for a second stream)."""
         self.recognizer()
-        return Recognizer(self._model, self.grammar)
+        return Recognizer(self._model, self._runtime_grammar)
 
     def understand_transcript(self, transcript: Transcript) -> IntentResult:
         return self.understander.understand_hypotheses(transcript.hypotheses, text=transcript.text)

@@ -39,7 +39,7 @@ def key_of(parts: Iterable[bytes | str]) -> str:
             pass
     # The code that builds the result counts too: a changed module must not read an old pickle.
     here = Path(__file__).parent
-    for module in ("wordgraph.py", "grammar.py", "intents.py", "text.py"):
+    for module in ("wordgraph.py", "grammar.py", "intents.py", "text.py", "decodegraph.py", "fstio.py"):
         try:
             digest.update((here / module).read_bytes())
         except OSError:

@@ -1,0 +1,168 @@
+"""The skill's own decoding graph: Vosk hears only sentences the templates allow, or "[unk]".
+
+Vosk turns a runtime phrase list into a bigram model, so noise can walk from one sentence into
+another ("eight ounce americano" out of "eight ounce drip coffee"). A lookahead Vosk model (one
+with graph/HCLr.fst and graph/Gr.fst, like the small English model) composes its HCLr with
+whatever Gr.fst lies beside it when a recogniser starts. So we write our own Gr.fst from the word
+graph: every path is a whole sentence of the skill (or a few joined in one breath), each choice
+point splits its share evenly, and a garbage path of "[unk]" words takes speech that is not for
+the skill. The new Gr.fst sits in a cached folder of symlinks to the rest of the model.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from .cache import cache_dir
+from .fstio import Fst, SymbolTable, read_output_symbols, write_vector_fst
+from .intents import RED_FLAG
+from .wordgraph import EPS, WILDCARD, WordGraph
+
+log = logging.getLogger("backcoach")
+
+GARBAGE_ENTRY = 1.0
+"""Cost (-log odds) of starting on the garbage path instead of one of the skill's sentences."""
+GARBAGE_WORD = 1.0
+"""Cost of each further "[unk]" on it. Cheaper garbage (0 and 0.5) rejected more out-of-domain
+speech but heard one voice's "..., and i can't control my bladder" as "[unk]"."""
+CHOICE_SCALE = 0.5
+"""How much the templates' choices weigh against the sound. At full weight a slot with twenty
+values made each cost three more than a fixed word ("how should i sit" was heard as "how should i
+say"), and a red flag after another question lost to "[unk]"."""
+NEXT_SENTENCE = 6.0
+"""Cost of going on to another sentence in one breath (at 3, "what is the sciatic nerve" was
+heard as "what is next" and "i have taken a fall")."""
+CONNECTORS = ("and", "but", "also", "plus", "so", "then")
+"""Words that may join two sentences ("... and i can't control my bladder")."""
+RED_FLAG_WEIGHT = 2
+"""Red-flag sentences start twice as likely as any other: in doubt, hear the danger sign."""
+UNKNOWN_WORDS = ("[unk]", "<unk>")
+_KEEP_BUILT = 8
+"""How many built graphs to keep in the cache (one per skill and model, each mostly symbol table)."""
+
+
+def supports_own_graph(model_dir: Path) -> bool:
+    """A lookahead model (HCLr.fst + Gr.fst) takes our Gr.fst; a static HCLG.fst model cannot."""
+    graph = Path(model_dir) / "graph"
+    return (graph / "HCLr.fst").is_file() and (graph / "Gr.fst").is_file() and not (graph / "HCLG.fst").exists()
+
+
+def decoding_fst(graph: WordGraph, ids: dict[str, int], spoken: dict[str, list[str]]) -> Fst:
+    """The word graph as an acceptor over the model's word numbers, with a garbage path.
+
+    `spoken` maps a template word to the words the model hears for it (a sound-alike, or nothing
+    for a word it cannot hear: that arc becomes empty).
+    """
+    fst = Fst()
+    offset = 1  # state 0 starts everything; word-graph state s becomes s + offset
+    for _ in range(graph.num_states):
+        fst.new_state()
+    weights = [RED_FLAG_WEIGHT if block.intent == RED_FLAG else 1 for block in graph.blocks]
+    for block, weight in zip(graph.blocks, weights):
+        fst.add(fst.start, 0, math.log(sum(weights) / weight), block.start + offset)
+        fst.finals[block.end + offset] = 0.0
+    unknown = next((ids[w] for w in UNKNOWN_WORDS if w in ids), None)
+    for state, arcs in enumerate(graph.arcs_from):
+        if not arcs:
+            continue
+        share = CHOICE_SCALE * math.log(len(arcs))  # every way on is equally likely
+        for arc in arcs:
+            source, target = state + offset, arc.target + offset
+            if arc.word == WILDCARD:
+                if unknown is None:
+                    fst.add(source, 0, share, target)
+                    continue
+                loop = fst.new_state()
+                fst.add(source, unknown, share, loop)
+                fst.add(loop, unknown, GARBAGE_WORD, loop)
+                fst.add(loop, 0, 0.0, target)
+                continue
+            words = [] if arc.word == EPS else [w for w in spoken.get(arc.word, [arc.word]) if w in ids]
+            cost = share
+            for i, word in enumerate(words):
+                nxt = target if i == len(words) - 1 else fst.new_state()
+                fst.add(source, ids[word], cost, nxt)
+                source, cost = nxt, 0.0
+            if not words:
+                fst.add(source, 0, cost, target)
+    ends = [block.end + offset for block in graph.blocks]
+    if unknown is not None:
+        garbage = fst.new_state()
+        fst.add(fst.start, unknown, GARBAGE_ENTRY, garbage)
+        fst.add(garbage, unknown, GARBAGE_WORD, garbage)
+        fst.finals[garbage] = 0.0
+        ends.append(garbage)
+    # One breath may hold two requests, or a sentence after words that are not for us ("what
+    # stretches help, and I can't control my bladder"): every end may lead back to the start.
+    # Blocks that can be said with no word at all get no way back (it would loop on nothing).
+    connectors = [ids[w] for w in CONNECTORS if w in ids]
+    empty = _silent_ends(fst)
+    for end in ends:
+        if end in empty:
+            continue
+        fst.add(end, 0, NEXT_SENTENCE, fst.start)
+        for word in connectors:
+            fst.add(end, word, NEXT_SENTENCE, fst.start)
+    return fst
+
+
+def _silent_ends(fst: Fst) -> set[int]:
+    """States reachable from the start through empty arcs only."""
+    seen = {fst.start}
+    todo = [fst.start]
+    while todo:
+        for label, _cost, target in fst.arcs_from[todo.pop()]:
+            if label == 0 and target not in seen:
+                seen.add(target)
+                todo.append(target)
+    return seen
+
+
+def skill_model_dir(model_dir: Path, graph: WordGraph, spoken: dict[str, list[str]], key: str) -> Path:
+    """A model folder that decodes with the skill's own graph, built once per key and cached.
+
+    Everything but graph/Gr.fst is a symlink to `model_dir`; LM rescoring parts are left out
+    (they would rescore toward open English). Raises OSError or ValueError when it cannot be built.
+    """
+    model_dir = Path(model_dir).resolve()
+    base = cache_dir()
+    target = base / f"model-{key}"
+    if (target / "graph" / "Gr.fst").is_file():
+        os.utime(target)
+        return target
+    base.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=".model-", dir=base))
+    try:
+        for entry in model_dir.iterdir():
+            if entry.name not in ("graph", "rescore", "rnnlm"):
+                (stage / entry.name).symlink_to(entry)
+        (stage / "graph").mkdir()
+        for entry in (model_dir / "graph").iterdir():
+            if entry.name != "Gr.fst":
+                (stage / "graph" / entry.name).symlink_to(entry)
+        symbols: SymbolTable = read_output_symbols(model_dir / "graph" / "Gr.fst")
+        write_vector_fst(stage / "graph" / "Gr.fst", decoding_fst(graph, symbols.ids, spoken), symbols)
+        try:
+            stage.rename(target)
+        except OSError:
+            if not (target / "graph" / "Gr.fst").is_file():  # not another process winning the race
+                raise
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    _prune(base, keep=target)
+    return target
+
+
+def _prune(base: Path, keep: Path) -> None:
+    """Drop all but the most recently used built graphs."""
+    try:
+        built = sorted((p for p in base.glob("model-*") if p != keep), key=lambda p: p.stat().st_mtime)
+    except OSError:
+        return
+    for old in built[:max(0, len(built) - (_KEEP_BUILT - 1))]:
+        shutil.rmtree(old, ignore_errors=True)
