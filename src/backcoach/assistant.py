@@ -69,17 +69,23 @@ class Assistant:
             model_dir = self.model_dir
             graph, alikes = self.understander.graph, self.skill.sound_alikes
             key = key_of([self.skill.key, model_key(model_dir), repr(sorted(alikes.items()))])
-            self.grammar = cached("grammar", key, lambda: build_grammar(graph, model_vocabulary(model_dir),
-                                                                        alikes))
+            want_own = os.environ.get(DECODING_ENV, "graph") != "phrases" and supports_own_graph(model_dir)
+
+            def grammar(phrases: bool) -> Grammar:  # the phrase list only matters without our graph
+                return cached("grammar" if phrases else "words", key, lambda: build_grammar(
+                    graph, model_vocabulary(model_dir), alikes, phrases=phrases))
+
+            self.grammar = grammar(phrases=not want_own)
             if self.grammar.silent_words:
                 log.info("words the model cannot hear (skipping them is free): %s",
                          ", ".join(sorted(self.grammar.silent_words)))
             own: Path | None = None
-            if os.environ.get(DECODING_ENV, "graph") != "phrases" and supports_own_graph(model_dir):
+            if want_own:
                 try:
                     own = skill_model_dir(model_dir, graph, self.grammar.spoken, key)
                 except (OSError, ValueError, UnicodeDecodeError) as exc:
                     log.warning("could not build the skill's decoding graph (%s); using a phrase list", exc)
+                    self.grammar = grammar(phrases=True)
             self._model = load_model(own or model_dir)
             self._runtime_grammar = None if own else self.grammar
             self.understander = Understander(self.skill, silent_words=self.grammar.silent_words,

@@ -8,6 +8,7 @@ same symbol table so Vosk can name the words it hears. No OpenFst tools are need
 
 from __future__ import annotations
 
+import functools
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,8 +67,15 @@ def _read_string(handle: BinaryIO) -> str:
 def read_output_symbols(path: Path) -> SymbolTable:
     """The output (word) symbol table from an OpenFst binary header.
 
+    Tables are kept per file (path, size and time), so a second caller in one process pays nothing.
     Raises OSError, ValueError or UnicodeDecodeError for a file that is not what it should be.
     """
+    stat = Path(path).stat()
+    return _read_output_symbols(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4)
+def _read_output_symbols(path: str, _size: int, _mtime_ns: int) -> SymbolTable:
     with open(path, "rb") as handle:
         if _read(handle, "<i") != FST_MAGIC:
             raise ValueError(f"{path} is not an OpenFst file")
@@ -80,19 +88,47 @@ def read_output_symbols(path: Path) -> SymbolTable:
             if not flags & bit:
                 continue
             begin = handle.tell()
-            _read(handle, "<i")  # symbol table magic
-            _read_string(handle)  # name
-            _read(handle, "<q")  # available key
-            ids: dict[str, int] = {}
-            for _ in range(_read(handle, "<q")):
-                word = _read_string(handle)
-                ids[word] = _read(handle, "<q")
-            end = handle.tell()
-            handle.seek(begin)
-            table = SymbolTable(ids, handle.read(end - begin))
+            if table is not None and handle.read(len(table.raw)) == table.raw:
+                continue  # an acceptor's output table is usually its input table again
+            chunk = 1 << 22
+            while True:  # a table is a few megabytes: read a piece, more if it runs past the end
+                handle.seek(begin)
+                data = handle.read(chunk)
+                try:
+                    ids, size = _parse_symbols(data)
+                    break
+                except struct.error:
+                    if len(data) < chunk:
+                        raise ValueError(f"{path}: truncated symbol table") from None
+                    chunk *= 2
+            handle.seek(begin + size)
+            table = SymbolTable(ids, data[:size])
         if table is None:
             raise ValueError(f"{path} has no symbol table")
         return table
+
+
+def _parse_symbols(data: bytes) -> tuple[dict[str, int], int]:
+    """A serialized symbol table's words and numbers, and its length in bytes.
+
+    Raises struct.error when `data` ends before the table does.
+    """
+    unpack = struct.unpack_from
+    pos = 4  # symbol table magic
+    pos += 4 + unpack("<i", data, pos)[0]  # name
+    pos += 8  # available key
+    count = unpack("<q", data, pos)[0]
+    pos += 8
+    ids: dict[str, int] = {}
+    for _ in range(count):
+        length = unpack("<i", data, pos)[0]
+        if length < 0 or pos + 4 + length > len(data):
+            raise struct.error("symbol runs past the data")
+        word = data[pos + 4:pos + 4 + length].decode("utf-8")
+        pos += 4 + length
+        ids[word] = unpack("<q", data, pos)[0]
+        pos += 8
+    return ids, pos
 
 
 def write_vector_fst(path: Path, fst: Fst, symbols: SymbolTable) -> None:

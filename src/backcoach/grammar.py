@@ -195,8 +195,12 @@ def _block_phrases(graph: WordGraph, block: Block, shortest: bool) -> list[list[
 
 def build_grammar(graph: WordGraph, vocabulary: set[str] | None = None,
                   sound_alikes: dict[str, list[str]] | None = None,
-                  add_unknown: bool = True) -> Grammar:
-    """Phrases for Vosk covering every word pair of every intent; unknown words are replaced."""
+                  add_unknown: bool = True, phrases: bool = True) -> Grammar:
+    """Phrases for Vosk covering every word pair of every intent; unknown words are replaced.
+
+    With phrases=False only the words are worked out (what the model hears for each), which is
+    all a decoder with the skill's own graph needs.
+    """
     sound_alikes = sound_alikes or {}
     silent: set[str] = set()
     replacement: dict[str, list[str]] = {}
@@ -212,17 +216,19 @@ def build_grammar(graph: WordGraph, vocabulary: set[str] | None = None,
         else:
             replacement[word] = []
             silent.add(word)
-    phrases: dict[str, None] = {}
+    if not phrases:
+        return Grammar(phrases=[], silent_words=frozenset(silent), spoken=replacement)
+    found: dict[str, None] = {}
     again: list[str] = []
     for block in graph.blocks:
         for shortest in (True, False):
             for path in _block_phrases(graph, block, shortest):
                 words = [w for arc in path for w in replacement.get(arc.word, [])]
                 if words:
-                    phrases[" ".join(words)] = None
+                    found[" ".join(words)] = None
                     if block.intent == RED_FLAG:
                         again.extend([" ".join(words)] * (RED_FLAG_WEIGHT - 1))
-    out = list(phrases) + again
+    out = list(found) + again
     if add_unknown:
         # Vosk counts every copy: "[unk]" as common as a typical template word. One copy let a
         # one-intent drink skill hear 25% of out-of-domain speech as orders at 6 dB SNR (15% so);
