@@ -271,3 +271,49 @@ def test_the_skills_own_decoding_graph_says_only_its_sentences(tmp_path):
     symbols.raw = bytes(table)
     write_vector_fst(tmp_path / "Gr.fst", fst, symbols)
     assert read_output_symbols(tmp_path / "Gr.fst").ids == ids
+
+
+def test_the_garbage_path_says_common_words_and_each_skill_word_as_heard():
+    """The free-word loop holds the commonest words at their share of probability, and a skill
+    word the model knows only by a sound-alike as that sound-alike's words, one after the other."""
+    import math
+
+    from backcoach.decodegraph import COMMON_WORDS, SKILL_WORD_COST, _add_free_words
+    from backcoach.fstio import Fst
+
+    ids = {w: i + 1 for i, w in enumerate(["[unk]", "the", "a", "of", "sigh", "attic", "nerve", "rare"])}
+    unigrams = {ids["[unk]"]: 1.0, ids["the"]: 3.0, ids["a"]: 4.0, ids["of"]: 5.0, ids["sigh"]: 12.0,
+                ids["attic"]: 13.0, ids["nerve"]: 11.0, ids["rare"]: 20.0}
+    fst = Fst()
+    end = _add_free_words(fst, unigrams, ids, {"sciatic": ["sigh", "attic"], "nerve": ["nerve"]})
+    begin = next(t for label, _c, t in fst.arcs_from[fst.start] if label == 0)
+    first = {label: (cost, target) for label, cost, target in fst.arcs_from[begin]}
+    assert ids["[unk]"] not in first  # "[unk]" has its own path
+    assert COMMON_WORDS >= 7 and ids["rare"] in first  # all seven are among the commonest here
+    assert first[ids["the"]][0] < first[ids["a"]][0] < first[ids["of"]][0]
+    total = sum(math.exp(-c) for label, c in unigrams.items() if label != ids["[unk]"])
+    for word in ("the", "a", "of", "rare"):  # each at its share of the commonest words' mass
+        assert first[ids[word]][0] == pytest.approx(unigrams[ids[word]] + math.log(total))
+    assert first[ids["nerve"]][0] == pytest.approx(min(SKILL_WORD_COST, 11.0 + math.log(total)))
+    # "sciatic" is said as "sigh attic": two arcs in a row back to the loop's end.
+    chain = [(label, cost, target) for label, cost, target in fst.arcs_from[begin] if label == ids["sigh"]]
+    assert any(t != end and fst.arcs_from[t] == [(ids["attic"], 0.0, end)] for _l, _c, t in chain)
+    assert end in fst.finals and (0, 0.0, begin) in fst.arcs_from[end]
+
+
+def test_the_models_unigram_counts_are_read_from_its_language_model():
+    """The small English model's Gr.fst is an n-gram FST: every word it knows has a unigram cost."""
+    from backcoach.fstio import read_output_symbols, read_unigram_costs
+    from backcoach.model import resolve_model
+
+    gr = resolve_model(None) / "graph" / "Gr.fst"
+    if not gr.is_file():
+        pytest.skip("the model has no Gr.fst")
+    costs = read_unigram_costs(gr)
+    ids = read_output_symbols(gr).ids
+    assert costs is not None and len(costs) > 100_000
+    commonest = sorted(costs, key=costs.get)[:10]
+    name = {i: w for w, i in ids.items()}
+    assert {"the", "and", "i", "to"} <= {name[i] for i in commonest}
+    assert costs[ids["the"]] < costs[ids["knee"]] < costs[ids["hamstring"]]
+    assert all(c > 0 for c in costs.values())

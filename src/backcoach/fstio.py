@@ -1,7 +1,8 @@
-"""The two pieces of OpenFst's binary format backcoach needs, in plain Python.
+"""The pieces of OpenFst's binary format backcoach needs, in plain Python.
 
 Reading: the word symbol table stored in a Vosk model's graph/Gr.fst header (which words the model
-knows, and the number each goes by), without loading the FST itself. Writing: a small "vector"
+knows, and the number each goes by), and the unigram costs of the language model inside it (how
+common each word is), without loading the FST itself. Writing: a small "vector"
 FST over the standard (tropical) arc type, the format every OpenFst reader accepts, carrying that
 same symbol table so Vosk can name the words it hears. No OpenFst tools are needed.
 """
@@ -13,6 +14,8 @@ import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
+
+import numpy as np
 
 FST_MAGIC = 2125659606
 _HAS_ISYMBOLS, _HAS_OSYMBOLS = 1, 2
@@ -70,16 +73,71 @@ def read_output_symbols(path: Path) -> SymbolTable:
     Tables are kept per file (path, size and time), so a second caller in one process pays nothing.
     Raises OSError, ValueError or UnicodeDecodeError for a file that is not what it should be.
     """
+    return _header(path).table
+
+
+def read_unigram_costs(path: Path) -> dict[int, float] | None:
+    """Each word's unigram cost (-log p) in an n-gram language model stored as an OpenFst NGramFst.
+
+    That is what a Vosk lookahead model's Gr.fst is: its root state (the empty history) holds every
+    word the model knows with its unigram probability. None for any other kind of FST. Raises
+    OSError or ValueError for a file that is not what it should be.
+    """
+    head = _header(path)
+    if head.fst_type != "ngram":
+        return None
+    with open(path, "rb") as handle:
+        handle.seek(head.data_offset)
+        num_states, num_futures, num_final = struct.unpack("<QQQ", handle.read(24))
+        if num_states < 1 or num_futures > 1 << 40:
+            raise ValueError(f"{path}: not an n-gram model")
+        # Layout (OpenFst extensions/ngram/ngram-fst.h): counts, then bitmaps of 64-bit words for
+        # the context tree, the futures and the final states, then context words, future words,
+        # back-off weights, final weights and future weights.
+        def words(bits: int) -> int:
+            return (bits + 63) // 64
+
+        futures_at = 24 + 8 * words(2 * num_states + 1)
+        future_words_at = (futures_at + 8 * words(num_futures + num_states + 1) + 8 * words(num_states)
+                           + 4 * (num_states + 1))
+        weights_at = ((future_words_at + 4 * num_futures + 3) & ~3) + 4 * (num_states + 1) + 4 * num_final
+        # The root's futures sit between the first two zeros of the futures bitmap.
+        handle.seek(head.data_offset + futures_at)
+        bitmap = np.frombuffer(handle.read(8 * min(words(num_futures + num_states + 1),
+                                                    words(len(head.table.ids) + 2))), dtype="<u8")
+        zeros = np.flatnonzero(np.unpackbits(bitmap.view(np.uint8), bitorder="little") == 0)
+        if len(zeros) < 2 or zeros[0] != 0:
+            raise ValueError(f"{path}: unexpected n-gram layout")
+        count = int(zeros[1] - 1)
+        handle.seek(head.data_offset + future_words_at)
+        labels = np.frombuffer(handle.read(4 * count), dtype="<i4")
+        handle.seek(head.data_offset + weights_at)
+        costs = np.frombuffer(handle.read(4 * count), dtype="<f4")
+        if len(labels) != count or len(costs) != count:
+            raise ValueError(f"{path}: truncated n-gram model")
+    return dict(zip(labels.tolist(), costs.astype(float).tolist()))
+
+
+@dataclass
+class _Header:
+    fst_type: str
+    table: SymbolTable
+    data_offset: int
+    """Where the FST's own data starts, after the header and its symbol tables."""
+
+
+def _header(path: Path) -> _Header:
     stat = Path(path).stat()
-    return _read_output_symbols(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+    return _read_header(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
 
 
 @functools.lru_cache(maxsize=4)
-def _read_output_symbols(path: str, _size: int, _mtime_ns: int) -> SymbolTable:
+def _read_header(path: str, _size: int, _mtime_ns: int) -> _Header:
     with open(path, "rb") as handle:
         if _read(handle, "<i") != FST_MAGIC:
             raise ValueError(f"{path} is not an OpenFst file")
-        _read_string(handle), _read_string(handle)  # fst type, arc type
+        fst_type = _read_string(handle)
+        _read_string(handle)  # arc type
         _read(handle, "<i")  # version
         flags = _read(handle, "<i")
         handle.read(8 + 8 + 8 + 8)  # properties, start, number of states, number of arcs
@@ -105,7 +163,7 @@ def _read_output_symbols(path: str, _size: int, _mtime_ns: int) -> SymbolTable:
             table = SymbolTable(ids, data[:size])
         if table is None:
             raise ValueError(f"{path} has no symbol table")
-        return table
+        return _Header(fst_type, table, handle.tell())
 
 
 def _parse_symbols(data: bytes) -> tuple[dict[str, int], int]:
