@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from backcoach.dialogue import Dialogue
-from backcoach.nlu import Understander
+from backcoach.nlu import Hypothesis, Understander
 from backcoach.wordgraph import random_sentence
 from conftest import run_cli
 
@@ -168,3 +168,24 @@ def test_telling_words_rescue_long_questions_but_not_everyday_requests(understan
     assert (long.intent, long.slots) == ("PostureTips", {"posture": "moving"})
     assert 0.5 <= long.confidence < 0.8  # a rescue is never as sure as a match
     assert understander.understand("play a song about home remedies you suggest").intent == "Fallback"
+
+
+@pytest.mark.parametrize("heard, sign", [
+    ("what can i do for my back i've also gotta fever", "fever"),  # "gotta" is "got a"
+    ("a my fell off a ladder and land it on my back yesterday", "fall or accident"),
+    ("i came off my bike and land it hard on my back", "fall or accident"),
+])
+def test_red_flags_heard_loosely_still_lead_to_urgent_advice(understander, heard, sign):
+    """Transcripts of spoken red flags as a recogniser wrote them: run-together words, misheard
+    words. A red flag that is only the closest sentence is taken at a lower confidence."""
+    from backcoach.nlu import RED_FLAG_THRESHOLD
+
+    result = understander.understand(heard)
+    assert result.intent == "RedFlag" and result.slots.get("sign") == sign, result
+    assert result.confidence >= RED_FLAG_THRESHOLD
+
+
+def test_run_together_words_are_written_out(understander):
+    assert understander.understand("i wanna know what stretches help my hamstrings").slots == {"area": "hamstring"}
+    split = understander._undo_sound_alikes(Hypothesis(["i've", "gotta", "fever"], [0.9, 0.6, 0.8]))
+    assert split.words == ["i've", "got", "a", "fever"] and split.confidences == [0.9, 0.6, 0.6, 0.8]

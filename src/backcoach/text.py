@@ -18,6 +18,13 @@ FILLER_WORDS = frozenset(
     up out down over very too also again""".split()
 )
 
+# How speech recognisers write run-together speech, and what it stands for in templates.
+SPOKEN_FORMS = {
+    "gotta": ("got", "a"), "gonna": ("going", "to"), "wanna": ("want", "to"), "gimme": ("give", "me"),
+    "lemme": ("let", "me"), "kinda": ("kind", "of"), "sorta": ("sort", "of"), "outta": ("out", "of"),
+    "dunno": ("don't", "know"), "hafta": ("have", "to"), "lotta": ("lot", "of"), "cuz": ("because",),
+}
+
 
 def normalize(text: str) -> str:
     """Lower case, apostrophes unified, punctuation and hyphens turned into spaces."""
