@@ -189,3 +189,10 @@ def test_run_together_words_are_written_out(understander):
     assert understander.understand("i wanna know what stretches help my hamstrings").slots == {"area": "hamstring"}
     split = understander._undo_sound_alikes(Hypothesis(["i've", "gotta", "fever"], [0.9, 0.6, 0.8]))
     assert split.words == ["i've", "got", "a", "fever"] and split.confidences == [0.9, 0.6, 0.6, 0.8]
+
+
+def test_a_red_flag_word_anywhere_leads_to_urgent_advice(understander):
+    """"fever" heard in a sentence the recogniser otherwise garbled (from intents' red_flag_words)."""
+    result = understander.understand("what can i do for my back i miles old not are fever")
+    assert result.intent == "RedFlag" and result.slots == {"sign": "fever"}
+    assert understander.understand("what stretches help my hamstrings").intent == "StretchTips"

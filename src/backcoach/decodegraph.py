@@ -38,7 +38,8 @@ values made each cost three more than a fixed word ("how should i sit" was heard
 say"), and a red flag after another question lost to "[unk]"."""
 NEXT_SENTENCE = 6.0
 """Cost of going on to another sentence in one breath (at 3, "what is the sciatic nerve" was
-heard as "what is next" and "i have taken a fall")."""
+heard as "what is next" and "i have taken a fall"; at 4, even with free words to fall back on, as
+"what is next i what it know of", though more red flags said after a request were caught)."""
 CONNECTORS = ("and", "but", "also", "plus", "so", "then")
 """Words that may join two sentences ("... and i can't control my bladder")."""
 COMMON_WORDS = 1000

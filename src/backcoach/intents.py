@@ -13,6 +13,7 @@ from hassil.util import merge_dict
 from .cache import cached, key_of
 from .errors import BackcoachError
 from .model import project_root
+from .text import words_of
 
 FALLBACK = "Fallback"
 RED_FLAG = "RedFlag"
@@ -46,6 +47,8 @@ class Skill:
     stretches: dict[str, Stretch] = field(default_factory=dict)
     system: dict[str, Any] = field(default_factory=dict)
     sound_alikes: dict[str, list[str]] = field(default_factory=dict)
+    red_flag_words: dict[str, str] = field(default_factory=dict)
+    """Words that name a danger sign wherever they are heard ("fever"), and the sign each names."""
     files: list[Path] = field(default_factory=list)
     graph: Any = None
     """The word graph over the templates (wordgraph.WordGraph), built with them."""
@@ -122,7 +125,8 @@ def load_skill(directory: str | Path | None = None) -> Skill:
         raise BackcoachError(f"intents directory {root} does not exist")
     files = sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
     merged: dict[str, Any] = {}
-    skill_parts: dict[str, Any] = {"responses": {}, "stretches": {}, "system": {}, "sound_alikes": {}}
+    skill_parts: dict[str, Any] = {"responses": {}, "stretches": {}, "system": {}, "sound_alikes": {},
+                                   "red_flag_words": {}}
     hassil_files: list[Path] = []
     for path in files:
         data = _read_yaml(path)
@@ -151,6 +155,7 @@ def load_skill(directory: str | Path | None = None) -> Skill:
         responses=skill_parts["responses"],
         system=skill_parts["system"],
         sound_alikes={str(k): [str(x) for x in (v or [])] for k, v in skill_parts["sound_alikes"].items()},
+        red_flag_words={" ".join(words_of(str(k))): str(v) for k, v in skill_parts["red_flag_words"].items()},
         files=files,
     )
     skill.stretches = {key: _stretch(key, body, root) for key, body in skill_parts["stretches"].items()}

@@ -113,7 +113,21 @@ class Understander:
                                         intent=RED_FLAG, slots={**self._fixed_slots(flag), **flag.slots}, confidence=max(0.9, best.confidence),
                                         sentence=" ".join(flag.template_words), red_flag=True,
                                         guess=best.intent)
+            for hyp in hypotheses[:2]:
+                sign = self.find_red_flag_word(self._undo_sound_alikes(hyp).words)
+                if sign is not None:
+                    return IntentResult(text=text if text is not None else " ".join(hyp.words),
+                                        intent=RED_FLAG, slots={"sign": sign}, confidence=max(0.9, best.confidence),
+                                        sentence=" ".join(hyp.words), red_flag=True, guess=best.intent)
         return best
+
+    def find_red_flag_word(self, words: list[str]) -> str | None:
+        """The sign named by a red-flag word (or phrase) anywhere in the words, if any."""
+        for phrase, sign in self.skill.red_flag_words.items():
+            k = len(phrase.split())
+            if any(" ".join(words[i:i + k]) == phrase for i in range(len(words) - k + 1)):
+                return sign
+        return None
 
     def find_red_flag(self, hyp: Hypothesis) -> Alignment | None:
         """A red-flag phrase anywhere in the words (local alignment), held to near-exact words."""
