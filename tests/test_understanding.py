@@ -196,3 +196,32 @@ def test_a_red_flag_word_anywhere_leads_to_urgent_advice(understander):
     result = understander.understand("what can i do for my back i miles old not are fever")
     assert result.intent == "RedFlag" and result.slots == {"sign": "fever"}
     assert understander.understand("what stretches help my hamstrings").intent == "StretchTips"
+
+
+def test_red_flag_search_prunes_by_the_heaviest_path_through_each_state(understander):
+    """The per-state bound only drops paths that could never count as a red flag (costing more
+    than a fifth of their words' weight): every phrase found without it is found with it."""
+    aligner = understander.aligner
+    heard = ["what", "stretches", "help", "and", "i", "can't", "control", "my", "bladder", "now"]
+    inputs = (heard, heard[:6], ["i", "can't", "control", "my", "bladder"], ["my", "groin", "is", "numb"],
+              ["i", "have", "a", "fever", "and", "back", "pain"], ["tell", "me", "a", "joke"],
+              ["so", "i", "can't", "control", "bladder"], ["my", "groin", "numb", "today"])
+    found = near = 0
+    for block in understander.red_flag_blocks:
+        through = aligner.through_weights(block)
+        assert through[0] == pytest.approx(aligner.heaviest(block)) == pytest.approx(through[-1])
+        assert all(w <= through[0] + 1e-9 for w in through)
+        limits = [0.2 * w for w in through]
+        for words in inputs:
+            ins = aligner.insert_costs(words, None)
+            plain = aligner.align(block, words, ins, local=True, trace=True)
+            weight = sum(aligner.costs.weight(w) for w in plain.template_words) if plain else 0.0
+            if plain is None or plain.cost > 0.2 * weight:
+                continue
+            found += 1
+            near += plain.cost > 0
+            pruned = aligner.align(block, words, ins, local=True, trace=True, state_bounds=limits)
+            assert pruned is not None and pruned.cost == pytest.approx(plain.cost)
+            assert pruned.template_words == plain.template_words
+    assert found >= 3 and near >= 1
+    assert understander.find_red_flag(Hypothesis(heard)) is not None

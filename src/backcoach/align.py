@@ -71,6 +71,7 @@ class Aligner:
         self._subs_key: tuple | None = None
         self._subs: dict[str, list[float]] = {}
         self._heaviest: dict[tuple[str, int], float] = {}
+        self._through: dict[tuple[str, int], list[float]] = {}
 
     def near(self, heard: str) -> dict[str, float]:
         """Template words that look like a heard word (similarity at least `min_similarity`)."""
@@ -108,6 +109,26 @@ class Aligner:
             found = self._heaviest[key] = best.get(block.end, 0.0)
         return found
 
+    def through_weights(self, block: Block) -> list[float]:
+        """For each state of the block, the weight of the heaviest path through it."""
+        key = (block.intent, block.data_index)
+        found = self._through.get(key)
+        if found is None:
+            size = block.end - block.start + 1
+            before, after = [-1.0] * size, [-1.0] * size
+            before[0], after[-1] = 0.0, 0.0
+            arcs = [(s - block.start, a.target - block.start,
+                     0.0 if a.word in (EPS, WILDCARD) else self.costs.weight(a.word))
+                    for s in range(block.start, block.end + 1) for a in self.graph.arcs_from[s]]
+            for source, target, step in arcs:  # states (and so arcs) are in topological order
+                if before[source] >= 0:
+                    before[target] = max(before[target], before[source] + step)
+            for source, target, step in reversed(arcs):
+                if after[target] >= 0:
+                    after[source] = max(after[source], after[target] + step)
+            found = self._through[key] = [b + a if b >= 0 and a >= 0 else -1.0 for b, a in zip(before, after)]
+        return found
+
     def delete_cost(self, word: str) -> float:
         return 0.0 if word in self.silent_words else self.costs.weight(word)
 
@@ -134,11 +155,13 @@ class Aligner:
         return tail
 
     def align(self, block: Block, words: list[str], ins: list[float], *, local: bool = False,
-              trace: bool = False, bound: float = INF) -> Alignment | None:
+              trace: bool = False, bound: float = INF,
+              state_bounds: list[float] | None = None) -> Alignment | None:
         """The cheapest alignment of `words` to `block` (None if it costs more than `bound`).
 
         local: heard words before and after the matched part are free (find a phrase inside a
-        longer sentence, as red flags need).
+        longer sentence, as red flags need). state_bounds: a tighter bound per state of the block
+        (paths costing more there are dropped), as `through_weights` gives.
         """
         n = len(words)
         graph, costs = self.graph, self.costs
@@ -168,7 +191,8 @@ class Aligner:
                         brow[i] = (state, i - 1, None)
             if state == block.end:
                 return self._finish(block, row, back, words, local, trace, bound)
-            active = [i for i in range(n + 1) if row[i] + tail[i] <= bound]
+            limit = bound if state_bounds is None else min(bound, state_bounds[state - block.start])
+            active = [i for i in range(n + 1) if row[i] + tail[i] <= limit]
             if not active:
                 continue
             for arc in graph.arcs_from[state]:
@@ -211,7 +235,7 @@ class Aligner:
                                 tback[i] = (state, i, arc)
                     for i, sub in subs:  # heard words like this one (others: delete, insert)
                         base = row[i]
-                        if base + tail[i] > bound:
+                        if base + tail[i] > limit:
                             continue
                         cand = base + sub
                         if cand < trow[i + 1]:

@@ -139,11 +139,14 @@ class Understander:
         for block in self.red_flag_blocks:
             # A phrase is taken only at a cost of at most a fifth of its weight, so no longer
             # path can be found above a fifth of the block's heaviest: prune there, trace after.
+            # The same holds at each state for the heaviest path through it.
             bound = RED_FLAG_MAX_COST * self.aligner.heaviest(block)
-            first = self.aligner.align(block, words, ins, local=True, bound=bound)
+            limits = [RED_FLAG_MAX_COST * w for w in self.aligner.through_weights(block)]
+            first = self.aligner.align(block, words, ins, local=True, bound=bound, state_bounds=limits)
             if first is None:
                 continue
-            result = self.aligner.align(block, words, ins, local=True, trace=True, bound=first.cost + 1e-9)
+            result = self.aligner.align(block, words, ins, local=True, trace=True, bound=first.cost + 1e-9,
+                                        state_bounds=limits)
             if result is None or not result.template_words:
                 continue
             weight = sum(self.aligner.costs.weight(w) for w in result.template_words)
