@@ -139,14 +139,18 @@ class Understander:
         for block in self.red_flag_blocks:
             # A phrase is taken only at a cost of at most a fifth of its weight, so no longer
             # path can be found above a fifth of the block's heaviest: prune there, trace after.
-            # The same holds at each state for the heaviest path through it.
-            bound = RED_FLAG_MAX_COST * self.aligner.heaviest(block)
+            # That phrase costs at most a fifth of the heaviest path through each of its states
+            # too: a search pruned there that finds nothing proves there is no phrase, quickly.
+            # (What it does find is searched again unpruned: the cheapest path must be the one
+            # judged, or "pins and needles in my leg" would pass as "... in my [groin]".)
             limits = [RED_FLAG_MAX_COST * w for w in self.aligner.through_weights(block)]
-            first = self.aligner.align(block, words, ins, local=True, bound=bound, state_bounds=limits)
+            bound = RED_FLAG_MAX_COST * self.aligner.heaviest(block)
+            if self.aligner.align(block, words, ins, local=True, bound=bound, state_bounds=limits) is None:
+                continue
+            first = self.aligner.align(block, words, ins, local=True, bound=bound)
             if first is None:
                 continue
-            result = self.aligner.align(block, words, ins, local=True, trace=True, bound=first.cost + 1e-9,
-                                        state_bounds=limits)
+            result = self.aligner.align(block, words, ins, local=True, trace=True, bound=first.cost + 1e-9)
             if result is None or not result.template_words:
                 continue
             weight = sum(self.aligner.costs.weight(w) for w in result.template_words)
