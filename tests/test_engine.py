@@ -275,17 +275,20 @@ def test_the_skills_own_decoding_graph_says_only_its_sentences(tmp_path):
 
 def test_the_garbage_path_says_common_words_and_each_skill_word_as_heard():
     """The free-word loop holds the commonest words at their share of probability, and a skill
-    word the model knows only by a sound-alike as that sound-alike's words, one after the other."""
+    word the model knows only by a sound-alike as that sound-alike's words, one after the other;
+    after a skill word, a word that follows it in the templates is cheaper than at random."""
     import math
 
-    from backcoach.decodegraph import COMMON_WORDS, SKILL_WORD_COST, _add_free_words
+    from backcoach.decodegraph import COMMON_WORDS, PAIR_STEP, SKILL_WORD_COST, _add_free_words
     from backcoach.fstio import Fst
 
     ids = {w: i + 1 for i, w in enumerate(["[unk]", "the", "a", "of", "sigh", "attic", "nerve", "rare"])}
     unigrams = {ids["[unk]"]: 1.0, ids["the"]: 3.0, ids["a"]: 4.0, ids["of"]: 5.0, ids["sigh"]: 12.0,
                 ids["attic"]: 13.0, ids["nerve"]: 11.0, ids["rare"]: 20.0}
+    sciatic, nerve = (ids["sigh"], ids["attic"]), (ids["nerve"],)
     fst = Fst()
-    end = _add_free_words(fst, unigrams, ids, {"sciatic": ["sigh", "attic"], "nerve": ["nerve"]})
+    end = _add_free_words(fst, unigrams, ids, {"sciatic": ["sigh", "attic"], "nerve": ["nerve"]},
+                          {sciatic: {nerve}})
     begin = next(t for label, _c, t in fst.arcs_from[fst.start] if label == 0)
     first = {label: (cost, target) for label, cost, target in fst.arcs_from[begin]}
     assert ids["[unk]"] not in first  # "[unk]" has its own path
@@ -295,10 +298,39 @@ def test_the_garbage_path_says_common_words_and_each_skill_word_as_heard():
     for word in ("the", "a", "of", "rare"):  # each at its share of the commonest words' mass
         assert first[ids[word]][0] == pytest.approx(unigrams[ids[word]] + math.log(total))
     assert first[ids["nerve"]][0] == pytest.approx(min(SKILL_WORD_COST, 11.0 + math.log(total)))
-    # "sciatic" is said as "sigh attic": two arcs in a row back to the loop's end.
-    chain = [(label, cost, target) for label, cost, target in fst.arcs_from[begin] if label == ids["sigh"]]
-    assert any(t != end and fst.arcs_from[t] == [(ids["attic"], 0.0, end)] for _l, _c, t in chain)
+    # "sciatic" is said as "sigh attic": two arcs in a row, to a state that leads back to the
+    # loop's end for free, or on to "nerve" (the only word after it in the templates) for less
+    # than "nerve" costs from the loop.
+    mid = next(t for label, _c, t in fst.arcs_from[begin] if label == ids["sigh"] and t != end)
+    [(label, cost, after)] = fst.arcs_from[mid]
+    assert (label, cost) == (ids["attic"], 0.0)
+    assert (0, 0.0, end) in fst.arcs_from[after]
+    [(label, cost, _t)] = [arc for arc in fst.arcs_from[after] if arc[0] != 0]
+    assert label == ids["nerve"] and cost == pytest.approx(PAIR_STEP) and cost < first[ids["nerve"]][0]
     assert end in fst.finals and (0, 0.0, begin) in fst.arcs_from[end]
+
+
+def test_word_pairs_look_through_empty_arcs_and_unheard_words(tmp_path):
+    """Which word follows which comes from the templates, through optional parts and words the
+    model cannot say, each as the model hears it."""
+    from backcoach.decodegraph import _word_pairs
+
+    (tmp_path / "s.yaml").write_text(textwrap.dedent("""\
+        language: en
+        intents:
+          Nerve:
+            data:
+              - sentences: ["tell me [more] about [the] sciatic nerve", "xyzzy nerve"]
+        """))
+    graph = build(load_skill(tmp_path).intents)
+    ids = {w: i + 1 for i, w in enumerate(["tell", "me", "more", "about", "the", "sigh", "attic", "nerve"])}
+    pairs = _word_pairs(graph, {"sciatic": ["sigh", "attic"]}, ids)
+    name = {i: w for w, i in ids.items()}
+    heard = {" ".join(name[i] for i in k): {" ".join(name[i] for i in v) for v in vs} for k, vs in pairs.items()}
+    assert heard["me"] == {"more", "about"}
+    assert heard["about"] == {"the", "sigh attic"}
+    assert heard["sigh attic"] == {"nerve"}
+    assert "nerve" not in heard  # nothing follows it
 
 
 def test_the_models_unigram_counts_are_read_from_its_language_model():

@@ -7,8 +7,8 @@ whatever Gr.fst lies beside it when a recogniser starts. So we write our own Gr.
 graph: every path is a whole sentence of the skill (or a few joined in one breath), each choice
 point splits its share evenly, and garbage paths take speech that is not a template sentence: one
 of "[unk]" words, and one of free words (the language's commonest, as counted by the model's own
-language model, and the skill's words), so out-of-domain speech and phrasings the templates lack
-are heard as what was said. The new Gr.fst sits in a cached folder of symlinks to the model.
+language model, and the skill's words, each of which the words after it in the templates follow
+cheaply), so out-of-domain speech and phrasings the templates lack are heard as what was said. The new Gr.fst sits in a cached folder of symlinks to the model.
 """
 
 from __future__ import annotations
@@ -53,6 +53,14 @@ FREE_ENTRY = 1.0
 SKILL_WORD_COST = 8.0
 """Most a skill word costs on the garbage path (a typical word among the commonest thousand), so
 "sciatic" is heard as "sigh attic" rather than "site take" in a sentence the templates lack."""
+PAIR_STEP = 1.0
+"""On the free-word path, a skill word may be followed by a word that follows it somewhere in the
+templates ("sciatic" -> "nerve") for this plus the log of how many words can follow it, instead of
+any word at its unigram cost: a phrasing the templates lack is heard in the templates' pieces.
+Spoken phrasings written without seeing the templates (3 voices): questions understood 87% -> 91%,
+out-of-domain turned down 95% -> 96%, red flags caught 96% -> 97.5%. At 0 or 0.5 those gained a
+little more, but noisy in-template speech was heard as pieces more often (drink skill at 6 dB 90%
+-> 87.5-88.5%, against 89% here); a dearer free path (entry 2.5 or 3) turned down less."""
 RED_FLAG_WEIGHT = 2
 """Red-flag sentences start twice as likely as any other: in doubt, hear the danger sign."""
 UNKNOWN_WORDS = ("[unk]", "<unk>")
@@ -114,7 +122,7 @@ def decoding_fst(graph: WordGraph, ids: dict[str, int], spoken: dict[str, list[s
         fst.finals[garbage] = 0.0
         ends.append(garbage)
     if unigrams:
-        ends.append(_add_free_words(fst, unigrams, ids, spoken))
+        ends.append(_add_free_words(fst, unigrams, ids, spoken, _word_pairs(graph, spoken, ids)))
     # One breath may hold two requests, or a sentence after words that are not for us ("what
     # stretches help, and I can't control my bladder"): every end may lead back to the start.
     # Blocks that can be said with no word at all get no way back (it would loop on nothing).
@@ -130,30 +138,73 @@ def decoding_fst(graph: WordGraph, ids: dict[str, int], spoken: dict[str, list[s
 
 
 def _add_free_words(fst: Fst, unigrams: dict[int, float], ids: dict[str, int],
-                    spoken: dict[str, list[str]]) -> int:
+                    spoken: dict[str, list[str]],
+                    pairs: dict[tuple[int, ...], set[tuple[int, ...]]] | None = None) -> int:
     """A loop of free words from the start: the commonest (at their share of the commonest's
-    probability) and each skill word as the model hears it. Returns the loop's end state."""
+    probability) and each skill word as the model hears it, which the words that follow it in the
+    templates (`pairs`, as the model hears both) may follow cheaply. Returns the loop's end state."""
     skip = {ids[w] for w in (*UNKNOWN_WORDS, "<s>", "</s>", "<eps>", "#0") if w in ids}
     common = sorted((cost, label) for label, cost in unigrams.items() if label not in skip and label > 0)
     common = common[:COMMON_WORDS]
     total = sum(math.exp(-cost) for cost, _ in common)
     loop: dict[tuple[int, ...], float] = {(label,): cost + math.log(total) for cost, label in common}
+    skill: set[tuple[int, ...]] = set()
     for heard in spoken.values():
         labels = tuple(ids[w] for w in heard if w in ids)
         if labels and len(labels) == len(heard):
             own = unigrams.get(labels[0], SKILL_WORD_COST) if len(labels) == 1 else SKILL_WORD_COST
             loop[labels] = min(loop.get(labels, math.inf), own, SKILL_WORD_COST)
+            skill.add(labels)
     begin, end = fst.new_state(), fst.new_state()
     fst.add(fst.start, 0, FREE_ENTRY, begin)
+    after = {labels: fst.new_state() for labels in sorted(skill)}  # just heard this skill word
+    for state in after.values():
+        fst.add(state, 0, 0.0, end)
     for labels, cost in sorted(loop.items()):
-        source = begin
-        for i, label in enumerate(labels):
-            target = end if i == len(labels) - 1 else fst.new_state()
-            fst.add(source, label, cost if i == 0 else 0.0, target)
-            source = target
+        _add_chain(fst, begin, labels, cost, after.get(labels, end))
+    for labels, following in sorted((pairs or {}).items()):
+        source = after.get(labels)
+        following = sorted(f for f in following if f in after)
+        if source is None or not following:
+            continue
+        cost = PAIR_STEP + math.log(len(following))
+        for nxt in following:
+            _add_chain(fst, source, nxt, cost, after[nxt])
     fst.add(end, 0, 0.0, begin)
     fst.finals[end] = 0.0
     return end
+
+
+def _add_chain(fst: Fst, source: int, labels: tuple[int, ...], cost: float, target: int) -> None:
+    """Words one after the other from `source` to `target`, the cost on the first."""
+    for i, label in enumerate(labels):
+        nxt = target if i == len(labels) - 1 else fst.new_state()
+        fst.add(source, label, cost if i == 0 else 0.0, nxt)
+        source = nxt
+
+
+def _word_pairs(graph: WordGraph, spoken: dict[str, list[str]],
+                ids: dict[str, int]) -> dict[tuple[int, ...], set[tuple[int, ...]]]:
+    """Which word may follow which in the templates, each as the model hears it (words it cannot
+    hear, empty arcs and wildcards are looked through)."""
+    def heard(word: str) -> tuple[int, ...]:
+        if word in (EPS, WILDCARD):
+            return ()
+        words = spoken.get(word, [word])
+        return tuple(ids[w] for w in words) if all(w in ids for w in words) else ()
+
+    first: list[set[tuple[int, ...]]] = [set() for _ in range(graph.num_states)]
+    for state in range(graph.num_states - 1, -1, -1):  # states are in topological order
+        for arc in graph.arcs_from[state]:
+            labels = heard(arc.word)
+            first[state].update([labels] if labels else first[arc.target])
+    pairs: dict[tuple[int, ...], set[tuple[int, ...]]] = {}
+    for arcs in graph.arcs_from:
+        for arc in arcs:
+            labels = heard(arc.word)
+            if labels and first[arc.target]:
+                pairs.setdefault(labels, set()).update(first[arc.target])
+    return pairs
 
 
 def _silent_ends(fst: Fst) -> set[int]:
