@@ -76,6 +76,8 @@ class Recognizer:
 
     def accept(self, pcm16: bytes) -> Transcript | None:
         """Feed audio; returns a transcript when Vosk detects the end of an utterance."""
+        if not pcm16:
+            return None
         self._fed += len(pcm16)
         if self._rec.AcceptWaveform(pcm16):
             transcript = self._parse(self._rec.Result())

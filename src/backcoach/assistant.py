@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from .audio import collect_wavs, iter_pcm16_mono_16k, signal_level_dbfs
 from .errors import BackcoachError
 from .cache import cached, key_of
 from .decodegraph import skill_model_dir, supports_own_graph
+from .denoise import DenoiseConfig, NoiseSuppressor
 from .grammar import Grammar, build_grammar, model_key, model_vocabulary
 from .intents import FALLBACK, RED_FLAG, Skill, load_skill
 from .model import resolve_model
@@ -23,6 +25,8 @@ log = logging.getLogger("backcoach")
 SILENCE_DBFS = -55.0
 DECODING_ENV = "BACKCOACH_DECODING"
 """Set to "phrases" to decode with a runtime phrase list instead of the skill's own graph."""
+DENOISE_ENV = "BACKCOACH_DENOISE"
+"""Set to "off" to feed the recogniser the audio as it is, without noise suppression."""
 PAD_START = b"\x00\x00" * int(0.3 * 16000)
 PAD_END = b"\x00\x00" * int(0.5 * 16000)
 
@@ -49,6 +53,9 @@ class Assistant:
         self.grammar: Grammar | None = None
         self._recognizer: Recognizer | None = None
         self._runtime_grammar: Grammar | None = None
+        self.denoise: DenoiseConfig | None = (None if os.environ.get(DENOISE_ENV, "").lower() == "off"
+                                              else DenoiseConfig())
+        """Noise suppression before recognition (None: off)."""
 
     # -- text ------------------------------------------------------------------------------------
     def understand_text(self, text: str) -> IntentResult:
@@ -94,6 +101,10 @@ class Assistant:
             self._recognizer = Recognizer(self._model, self._runtime_grammar)
         return self._recognizer
 
+    def suppressor(self) -> NoiseSuppressor | None:
+        """A noise suppressor for one new audio stream, or None when suppression is off."""
+        return NoiseSuppressor(self.denoise) if self.denoise is not None else None
+
     def new_recognizer(self) -> Recognizer:
         """Another recogniser on the same model and grammar (for a second stream)."""
         self.recognizer()
@@ -105,17 +116,29 @@ class Assistant:
     def hear_file(self, path: Path) -> Heard:
         """Recognise and understand one WAV file, streamed (bounded memory for long files)."""
         recognizer = self.recognizer()
+        suppressor = self.suppressor()
         level = [-120.0]
         seconds = [0.0]
 
         def chunks() -> Iterator[bytes]:
             # A recording cut right at the first or last word loses that word in Vosk; a
-            # microphone stream always has quiet around speech, so give files the same.
+            # microphone stream always has quiet around speech, so give files the same (after
+            # noise suppression, which must not take the silence for the noise level).
             yield PAD_START
-            for pcm in iter_pcm16_mono_16k(path):
+            blocks = iter_pcm16_mono_16k(path)
+            ahead: list[bytes] = []
+            if suppressor is not None:  # its noise level, from the first seconds of the file
+                for pcm in blocks:
+                    ahead.append(pcm)
+                    if sum(map(len, ahead)) >= 2 * 16000 * suppressor.config.memory_seconds:
+                        break
+                suppressor.warm_up(b"".join(ahead))
+            for pcm in itertools.chain(ahead, blocks):
                 seconds[0] += len(pcm) / 32000
                 level[0] = max(level[0], signal_level_dbfs(pcm))
-                yield pcm
+                yield suppressor.process(pcm) if suppressor is not None else pcm
+            if suppressor is not None:
+                yield suppressor.flush()  # the last 24 ms it held back
             yield PAD_END
 
         segments = list(transcribe(recognizer, chunks()))

@@ -89,19 +89,24 @@ def percentile(values: list[float], q: float) -> float | None:
 
 
 def recognition_rtf(assistant, path: Path) -> float:
-    """Seconds of processing per second of audio, both recognisers (main and wake) on every block."""
+    """Seconds of processing per second of audio: noise suppression and both recognisers (main
+    and wake) on every block."""
     from .liveaudio import FileSource
     from .wake import WakeListener
 
     rec = assistant.recognizer()
     rec.reset()
+    suppressor = assistant.suppressor()
     wake = WakeListener(assistant._model)
     source = FileSource(path)
     busy = 0.0
     while (block := source.read()) is not None:
         t0 = time.perf_counter()
-        rec.accept(block)
-        wake.accept(block)
+        if suppressor is not None:
+            block = suppressor.process(block)
+        if block:
+            rec.accept(block)
+            wake.accept(block)
         busy += time.perf_counter() - t0
     rec.finish()
     return busy / max(source.position, 1e-9)

@@ -145,6 +145,7 @@ class Loop:
         self.events = events or Events()
         self.dialogue = dialogue or Dialogue(assistant.skill)
         self.rec = assistant.recognizer()
+        self.suppressor = assistant.suppressor()
         self.wake = WakeListener(assistant._model, self.options.wake_phrase)
         self._executor: Executor = ThreadPoolExecutor(1, "backcoach-tts") if source.realtime else _Inline()
         self._rate: int | None = None
@@ -187,6 +188,8 @@ class Loop:
                     self._end_of_input()
                     continue
                 self.now = self.source.now()
+                if block and self.suppressor is not None:
+                    block = self.suppressor.process(block)  # 24 ms behind the microphone
                 if block:
                     start = self.pos
                     self.pos += len(block) / (2 * RATE)
