@@ -122,3 +122,15 @@ def test_clean_speech_is_left_all_but_untouched():
     out = np.frombuffer(suppressor.process(pcm) + suppressor.flush(), dtype=np.int16)
     x = np.frombuffer(pcm, dtype=np.int16).astype(int)
     assert np.abs(out.astype(int) - x).max() <= 0.005 * np.abs(x).max()
+
+
+def test_the_running_averages_match_going_frame_by_frame():
+    from backcoach.denoise import _recurrence
+
+    rng = np.random.default_rng(5)
+    x = rng.uniform(0, 1e6, (300, 7))
+    before = rng.uniform(0, 1e6, 7)
+    expected, previous = np.empty_like(x), before
+    for t in range(len(x)):
+        previous = expected[t] = 0.7 * previous + 0.3 * x[t]
+    assert np.allclose(_recurrence(x, 0.7, before), expected, rtol=1e-9)

@@ -92,10 +92,13 @@ class NoiseSuppressor:
         spectra = np.fft.rfft(self._pending[index] * self._window, axis=1)
         spectra *= self._gains(spectra.real ** 2 + spectra.imag ** 2)
         frames = np.fft.irfft(spectra, n=FRAME, axis=1) * self._window
-        out = np.zeros(HOP * n + FRAME - HOP)
-        out[: FRAME - HOP] = self._overlap
-        for i in range(n):
-            out[i * HOP: i * HOP + FRAME] += frames[i]
+        # Overlap-add: each frame spans four hops, so add the frames' quarters shifted by 0..3 hops.
+        out = np.zeros((n + FRAME // HOP - 1, HOP))
+        out[: FRAME // HOP - 1] = self._overlap.reshape(-1, HOP)
+        quarters = frames.reshape(n, FRAME // HOP, HOP)
+        for k in range(FRAME // HOP):
+            out[k:k + n] += quarters[:, k]
+        out = out.reshape(-1)
         self._overlap = out[HOP * n:].copy()
         self._pending = self._pending[HOP * n:]
         ready = out[: HOP * n]
@@ -118,7 +121,7 @@ class NoiseSuppressor:
         index = np.arange(FRAME)[None, :] + HOP * np.arange(n)[:, None]
         spectra = np.fft.rfft(x[index] * self._window, axis=1)
         primed, self._primed = self._primed, 0
-        self._gains(spectra.real ** 2 + spectra.imag ** 2)
+        self._gains(spectra.real ** 2 + spectra.imag ** 2, learn_only=True)
         self._primed = primed
 
     def flush(self) -> bytes:
@@ -129,45 +132,67 @@ class NoiseSuppressor:
         tail = self.process(b"\x00\x00" * FRAME)
         return tail[: 2 * held]
 
-    def _gains(self, power: np.ndarray) -> np.ndarray:
+    def _gains(self, power: np.ndarray, learn_only: bool = False) -> np.ndarray:
+        """Gains for consecutive frames' power spectra (frames x bands), updating the noise level
+        (learn_only: only that).
+
+        The whole block is worked on at once (the two running averages by `_recurrence`), which
+        gives the same gains as going frame by frame."""
         cfg = self.config
-        gains = np.empty_like(power)
-        for i, frame in enumerate(power):
-            if self._primed:  # our own zeros in front are no sign of the noise level
-                self._primed -= 1
-                gains[i] = 1.0
-                continue
-            if self._smoothed is None:
-                self._smoothed = frame.copy()
-            else:
-                self._smoothed = cfg.smoothing * self._smoothed + (1.0 - cfg.smoothing) * frame
-            if self._current is None:
-                self._current = self._smoothed.copy()
-            else:
-                np.minimum(self._current, self._smoothed, out=self._current)
-            quietest = self._current
-            for part in self._minima:
-                quietest = np.minimum(quietest, part)
-            self._in_part += 1
+        gains = np.ones_like(power)
+        skip = min(self._primed, len(power))  # our own zeros in front are no sign of the noise
+        self._primed -= skip
+        power = power[skip:]
+        n = len(power)
+        if n == 0:
+            return gains
+        previous = power[0] if self._smoothed is None else self._smoothed
+        smoothed = _recurrence(power, cfg.smoothing, previous)
+        self._smoothed = smoothed[-1].copy()
+        # The quietest each band has been: the running minimum of the part being filled, with
+        # the finished parts' minima as they stood when each frame came.
+        quietest = np.empty_like(power)
+        t = 0
+        while t < n:
+            take = min(n - t, self._part_frames - self._in_part)
+            running = np.minimum.accumulate(smoothed[t:t + take], axis=0)
+            if self._current is not None:
+                np.minimum(running, self._current, out=running)
+            finished = np.min(self._minima, axis=0) if self._minima else None
+            quietest[t:t + take] = running if finished is None else np.minimum(running, finished)
+            self._current = running[-1].copy()
+            self._in_part += take
             if self._in_part >= self._part_frames:
                 self._minima = (self._minima + [self._current])[-self.PARTS:]
                 self._current, self._in_part = None, 0
-            total = float(frame.sum())
-            self._level = total if self._level is None else \
-                self._level + self._level_weight * (total - self._level)
-            self._seen += 1
-            if self._seen < self._settled:
-                gains[i] = 1.0
-                continue
-            noise = cfg.bias * quietest
-            snr_db = 10.0 * np.log10(max(self._level, 1e-9) / max(float(noise.sum()), 1e-9))
-            strength = min(1.0, max(0.0, (cfg.clean_snr_db - snr_db) / (cfg.clean_snr_db - cfg.full_snr_db)))
-            if strength == 0.0:
-                gains[i] = 1.0
-                continue
-            gain = np.sqrt(np.maximum(1.0 - cfg.over * noise / np.maximum(frame, 1e-9), 0.0))
-            gains[i] = 1.0 - strength * (1.0 - np.maximum(gain, cfg.floor))
+            t += take
+        totals = power.sum(axis=1)
+        start = totals[0] if self._level is None else self._level
+        levels = _recurrence(totals, 1.0 - self._level_weight, np.float64(start))
+        self._level = float(levels[-1])
+        seen = self._seen + 1 + np.arange(n)
+        self._seen += n
+        if learn_only:
+            return gains
+        noise = cfg.bias * quietest
+        snr_db = 10.0 * np.log10(np.maximum(levels, 1e-9) / np.maximum(noise.sum(axis=1), 1e-9))
+        strength = np.clip((cfg.clean_snr_db - snr_db) / (cfg.clean_snr_db - cfg.full_snr_db), 0.0, 1.0)
+        strength[seen < self._settled] = 0.0
+        gain = np.sqrt(np.maximum(1.0 - cfg.over * noise / np.maximum(power, 1e-9), 0.0))
+        gains[skip:] = 1.0 - strength[:, None] * (1.0 - np.maximum(gain, cfg.floor))
         return gains
+
+
+def _recurrence(x: np.ndarray, keep: float, before: np.ndarray) -> np.ndarray:
+    """y[t] = keep * y[t-1] + (1 - keep) * x[t] along the first axis, with y[-1] = before,
+    in log2(len(x)) whole-array steps instead of one step per frame."""
+    y = (1.0 - keep) * x
+    factor, shift = keep, 1
+    while shift < len(y):
+        y[shift:] += factor * y[:-shift].copy()
+        factor, shift = factor * factor, shift * 2
+    decay = keep ** np.arange(1, len(y) + 1).reshape((-1,) + (1,) * (y.ndim - 1))
+    return y + decay * before
 
 
 def _to_pcm16(x: np.ndarray) -> bytes:
