@@ -180,9 +180,9 @@ def test_noise_suppression_helps_in_a_steady_roar(voices, tmp_path):
     """Questions over loud pink noise (3 dB SNR, like a cooker hood at full blast) are understood
     at least as often with noise suppression as without, and two in three of them are.
 
-    Two fresh assistants hear the same files in the same order: Vosk carries what it learnt of the
-    voice from one file to the next, so a shared one would make the answer depend on the tests run
-    before."""
+    Two fresh assistants hear the same files in the same order: what Vosk hears in one file can
+    depend on the files it heard before in the same process (1 of 20 changed when their order was
+    reversed), so a shared one would make the answer depend on the tests run before."""
     from backcoach.assistant import Assistant
     from backcoach.noise import mix, pink
 
