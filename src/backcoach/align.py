@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .text import FILLER_WORDS, similarity
+from .text import FILLER_WORDS, SpellingIndex, similarity
 from .wordgraph import EPS, WILDCARD, Arc, Block, WordGraph
 
 INF = float("inf")
@@ -67,6 +67,9 @@ class Aligner:
             for b in graph.blocks
         }
         self.vocabulary = sorted(set().union(*self.block_words.values())) if self.block_words else []
+        self.spelling = SpellingIndex(self.vocabulary)
+        self.delete_costs = {word: self.delete_cost(word) for word in self.vocabulary}
+        """What skipping each template word costs (looked up in the search's innermost loop)."""
         self._near_cache: dict[str, dict[str, float]] = {}
         self._subs_key: tuple | None = None
         self._subs: dict[str, list[float]] = {}
@@ -78,15 +81,7 @@ class Aligner:
         found = self._near_cache.get(heard)
         if found is None:
             least = self.costs.min_similarity
-            found = {}
-            if heard != UNKNOWN_WORD:
-                size = len(heard)
-                for word in self.vocabulary:
-                    # similarity >= least needs lengths within (1 - least) of the longer word
-                    if abs(len(word) - size) <= (1.0 - least) * max(len(word), size):
-                        sim = similarity(word, heard)
-                        if sim >= least:
-                            found[word] = sim
+            found = {} if heard == UNKNOWN_WORD else self.spelling.near(heard, least)
             if len(self._near_cache) > 20_000:
                 self._near_cache.clear()
             self._near_cache[heard] = found
@@ -168,7 +163,7 @@ class Aligner:
         key = (tuple(words), tuple(ins))
         if key != self._subs_key:  # substitution costs are shared by every block for one input
             self._subs_key, self._subs = key, {}
-        sub_cache = self._subs
+        sub_cache, delete_costs = self._subs, self.delete_costs
         rows: dict[int, list[float]] = {}
         back: dict[int, list[tuple[int, int, Arc | None]]] = {}
         start_row = [0.0] * (n + 1) if local else [0.0] + [INF] * n
@@ -192,7 +187,7 @@ class Aligner:
             if state == block.end:
                 return self._finish(block, row, back, words, local, trace, bound)
             limit = bound if state_bounds is None else min(bound, state_bounds[state - block.start])
-            active = [i for i in range(n + 1) if row[i] + tail[i] <= limit]
+            active = [i for i, (cost, rest) in enumerate(zip(row, tail)) if cost + rest <= limit]
             if not active:
                 continue
             for arc in graph.arcs_from[state]:
@@ -225,7 +220,7 @@ class Aligner:
                     subs = sub_cache.get(word)
                     if subs is None:
                         subs = sub_cache[word] = self._substitutions(word, words, ins)
-                    dcost = self.delete_cost(word)
+                    dcost = delete_costs[word]
                     for i in active:
                         base = row[i]
                         cand = base + dcost
@@ -249,7 +244,7 @@ class Aligner:
         near miss cheaper than skipping the template word and inserting the heard one, which the
         search does anyway (so other positions need no substitution step at all)."""
         costs = self.costs
-        dcost = self.delete_cost(word)
+        dcost = self.delete_costs[word]
         out = []
         for j, heard in enumerate(words):
             if heard == word:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+import numpy as np
+
 _APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "`": "'"})
 _NON_WORD = re.compile(r"[^a-z0-9' ]+")
 _SPACES = re.compile(r"\s+")
@@ -60,6 +62,51 @@ def similarity(a: str, b: str) -> float:
     return _similarity(a, b) if a < b else _similarity(b, a)
 
 
+_VOWELS = "aeiouy"
+_LETTER_COLUMNS = {c: i for i, c in enumerate("bcdfghjklmnpqrstvwxz'0123456789")}
+_LETTER_COLUMNS.update({v: len(_LETTER_COLUMNS) for v in _VOWELS})
+_OTHER = max(_LETTER_COLUMNS.values()) + 1
+
+
+class SpellingIndex:
+    """Finds which words of a fixed list are spelt like a given word (`similarity` at least some
+    share), without comparing it letter by letter with every one of them.
+
+    A quick lower bound on the edit distance rules most words out first. Count each word's
+    letters with every vowel counted as the same letter: whatever one word has more of than the
+    other must be deleted or swapped, a whole edit each (only vowel-for-vowel swaps cost less).
+    """
+
+    def __init__(self, words: list[str]) -> None:
+        self.words = list(words)
+        self.lengths = np.array([len(w) for w in self.words], dtype=np.int32)
+        self.counts = np.zeros((len(self.words), _OTHER + 1), dtype=np.int32)
+        for row, word in enumerate(self.words):
+            self.counts[row] = _letter_counts(word)
+
+    def near(self, word: str, least: float) -> dict[str, float]:
+        """The listed words whose similarity to `word` is at least `least`, with that similarity."""
+        if not self.words:
+            return {}
+        diff = self.counts - _letter_counts(word)
+        bound = np.maximum(np.maximum(diff, 0).sum(axis=1), np.maximum(-diff, 0).sum(axis=1))
+        allowed = (1.0 - least) * np.maximum(self.lengths, len(word)) + 1e-9
+        found = {}
+        for row in np.flatnonzero(bound <= allowed):
+            other = self.words[row]
+            sim = similarity(other, word)
+            if sim >= least:
+                found[other] = sim
+        return found
+
+
+def _letter_counts(word: str) -> np.ndarray:
+    counts = np.zeros(_OTHER + 1, dtype=np.int32)
+    for char in word:
+        counts[_LETTER_COLUMNS.get(char, _OTHER)] += 1
+    return counts
+
+
 @lru_cache(maxsize=200_000)
 def _similarity(a: str, b: str) -> float:
     # Levenshtein ratio on letters, with vowels weighing less (speech errors keep consonants).
@@ -72,7 +119,7 @@ def _similarity(a: str, b: str) -> float:
             cb = b[j - 1]
             if ca == cb:
                 sub = 0.0
-            elif ca in "aeiouy" and cb in "aeiouy":
+            elif ca in _VOWELS and cb in _VOWELS:
                 sub = 0.5
             else:
                 sub = 1.0
