@@ -12,6 +12,7 @@ import yaml
 
 from backcoach.dialogue import Dialogue
 from backcoach.nlu import Hypothesis, Understander
+from backcoach.text import words_of
 from backcoach.wordgraph import random_sentence
 from conftest import run_cli
 
@@ -197,6 +198,42 @@ def test_a_red_flag_word_anywhere_leads_to_urgent_advice(understander):
     result = understander.understand("what can i do for my back i miles old not are fever")
     assert result.intent == "RedFlag" and result.slots == {"sign": "fever"}
     assert understander.understand("what stretches help my hamstrings").intent == "StretchTips"
+
+
+@pytest.mark.parametrize("text,sign", [
+    ("what stretch should i do and also i've had trouble holding my wee", "bladder or bowel"),
+    ("my back hurts and i can't control when i go to the loo", "bladder or bowel"),
+    ("what is the sciatic nerve and why is it numb around my private parts", "groin numbness"),
+    ("should i stretch even though my legs have got much weaker this week", "leg weakness"),
+    ("is it ok to use heat i've been running a temperature", "fever"),
+    ("my spine has been hurting ever since i fell at work", "fall or accident"),
+    ("i've lost six kilos and i'm not dieting", "weight loss"),
+])
+def test_two_telling_words_close_together_name_a_red_flag(understander, text, sign):
+    """No template says these, but a pair from intents' red_flag_pairs does ("holding" + "wee")."""
+    assert understander.find_red_flag_word(words_of(text)) == sign
+    assert understander.understand(text).intent == "RedFlag"
+
+
+@pytest.mark.parametrize("text", [
+    "the toilet is leaking all over the bathroom",  # toilet + leak: no danger sign
+    "can a slipped disc in my back cause this",   # "slipped" is not a fall
+    "will it help my back if i lose weight",      # wanting to lose weight
+    "what's the temperature outside",
+    "how long should i hold the hamstring stretch",
+])
+def test_harmless_pairs_are_not_red_flags(understander, text):
+    assert understander.find_red_flag_word(words_of(text)) is None
+
+
+def test_every_red_flag_word_can_be_heard(understander):
+    """The recogniser hears only template words: a red-flag word or pair word no sentence uses
+    could never be heard, so the skill must use each one somewhere."""
+    known = set(understander.graph.words())
+    skill = understander.skill
+    phrases = [p.split() for p in skill.red_flag_words]
+    phrases += [list(w) for pair in skill.red_flag_pairs for w in pair.words + pair.near]
+    assert skill.red_flag_pairs and not [w for p in phrases for w in p if w not in known]
 
 
 def test_red_flag_search_prunes_by_the_heaviest_path_through_each_state(understander):

@@ -37,6 +37,18 @@ class Stretch:
     steps: list[dict[str, Any]]
 
 
+@dataclass(frozen=True)
+class RedFlagPair:
+    """A danger sign named by a word of one kind heard within `window` words of one of another
+    kind, in either order ("i can't hold my pee", "my legs have got much weaker")."""
+
+    sign: str
+    words: tuple[tuple[str, ...], ...]
+    near: tuple[tuple[str, ...], ...]
+    window: int = 4
+    """How many words may stand between the two."""
+
+
 @dataclass
 class Skill:
     """Everything a skill knows: templates (hassil), responses, stretches and its own lines."""
@@ -49,6 +61,8 @@ class Skill:
     sound_alikes: dict[str, list[str]] = field(default_factory=dict)
     red_flag_words: dict[str, str] = field(default_factory=dict)
     """Words that name a danger sign wherever they are heard ("fever"), and the sign each names."""
+    red_flag_pairs: list[RedFlagPair] = field(default_factory=list)
+    """Two kinds of words that name a danger sign when heard close together ("holding" + "pee")."""
     files: list[Path] = field(default_factory=list)
     graph: Any = None
     """The word graph over the templates (wordgraph.WordGraph), built with them."""
@@ -126,7 +140,7 @@ def load_skill(directory: str | Path | None = None) -> Skill:
     files = sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
     merged: dict[str, Any] = {}
     skill_parts: dict[str, Any] = {"responses": {}, "stretches": {}, "system": {}, "sound_alikes": {},
-                                   "red_flag_words": {}}
+                                   "red_flag_words": {}, "red_flag_pairs": {}}
     hassil_files: list[Path] = []
     for path in files:
         data = _read_yaml(path)
@@ -156,10 +170,27 @@ def load_skill(directory: str | Path | None = None) -> Skill:
         system=skill_parts["system"],
         sound_alikes={str(k): [str(x) for x in (v or [])] for k, v in skill_parts["sound_alikes"].items()},
         red_flag_words={" ".join(words_of(str(k))): str(v) for k, v in skill_parts["red_flag_words"].items()},
+        red_flag_pairs=_red_flag_pairs(skill_parts["red_flag_pairs"], files),
         files=files,
     )
     skill.stretches = {key: _stretch(key, body, root) for key, body in skill_parts["stretches"].items()}
     return skill
+
+
+def _red_flag_pairs(data: dict[str, Any], files: list[Path]) -> list[RedFlagPair]:
+    """red_flag_pairs: {sign: [{words: [...], near: [...], window: N}, ...]} as RedFlagPairs."""
+    where = next((p for p in files if line_of(p, "red_flag_pairs:")), None)
+    pairs = []
+    for sign, entries in data.items():
+        for entry in entries if isinstance(entries, list) else [entries]:
+            if not isinstance(entry, dict) or not entry.get("words") or not entry.get("near"):
+                raise BackcoachError(f"{where}: red_flag_pairs '{sign}' needs entries with 'words' and 'near' lists")
+            pairs.append(RedFlagPair(
+                sign=str(sign),
+                words=tuple(tuple(words_of(str(w))) for w in entry["words"]),
+                near=tuple(tuple(words_of(str(w))) for w in entry["near"]),
+                window=int(entry.get("window", 4))))
+    return pairs
 
 
 def _compile(merged: dict[str, Any], root: Path, hassil_files: list[Path]) -> tuple[Intents, Any]:

@@ -122,11 +122,19 @@ class Understander:
         return best
 
     def find_red_flag_word(self, words: list[str]) -> str | None:
-        """The sign named by a red-flag word (or phrase) anywhere in the words, if any."""
+        """The sign named by a red-flag word (or phrase) anywhere in the words, or by a pair of
+        words heard close together, if any."""
         for phrase, sign in self.skill.red_flag_words.items():
             k = len(phrase.split())
             if any(" ".join(words[i:i + k]) == phrase for i in range(len(words) - k + 1)):
                 return sign
+        for pair in self.skill.red_flag_pairs:
+            first, second = _spans(words, pair.words), _spans(words, pair.near)
+            for a_start, a_end in first:
+                for b_start, b_end in second:
+                    if a_end <= b_start or b_end <= a_start:  # two different words
+                        if max(a_start, b_start) - min(a_end, b_end) <= pair.window:
+                            return pair.sign
         return None
 
     def find_red_flag(self, hyp: Hypothesis) -> Alignment | None:
@@ -292,6 +300,15 @@ class Understander:
     def _fixed_slots(self, alignment: Alignment) -> dict:
         intent = self.skill.intents.intents[alignment.block.intent]
         return dict(intent.data[alignment.block.data_index].slots)
+
+
+def _spans(words: list[str], phrases: tuple[tuple[str, ...], ...]) -> list[tuple[int, int]]:
+    """(start, end) of every place one of the phrases is said in the words."""
+    found = []
+    for phrase in phrases:
+        k = len(phrase)
+        found.extend((i, i + k) for i in range(len(words) - k + 1) if tuple(words[i:i + k]) == phrase)
+    return found
 
 
 def _heard_confidence(hyp: Hypothesis) -> float:
