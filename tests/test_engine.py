@@ -12,6 +12,7 @@ import pytest
 from backcoach.grammar import build_grammar
 from backcoach.intents import load_skill
 from backcoach.nlu import Understander
+from backcoach.text import SpellingIndex, similarity
 from backcoach.wordgraph import build, random_sentence
 
 COFFEE = Path(__file__).parent / "data" / "coffee"
@@ -215,6 +216,19 @@ def test_pruned_alignment_finds_the_same_cheapest_path(coffee):
                     assert tight.slots == free.slots and tight.template_words == free.template_words
                     if free.cost > 0.01:
                         assert aligner.align(other, words, ins, local=local, bound=free.cost - 0.01) is None
+
+
+def test_the_spelling_index_finds_exactly_the_words_a_full_comparison_finds():
+    """Its letter-count bound only rules out words that could not be similar enough."""
+    skill = load_skill()
+    vocabulary = sorted(set(skill.graph.words()))
+    index = SpellingIndex(vocabulary)
+    rng = random.Random(5)
+    heard = rng.sample(vocabulary, 150) + ["site", "take", "psychotic", "saddles", "i'd", "kiloz", "unk", "x"]
+    for word in heard:
+        full = {v: similarity(v, word) for v in vocabulary if similarity(v, word) >= 0.6}
+        assert index.near(word, 0.6) == full, word
+    assert 0 < len(index.near("sciatica", 0.6)) < 10
 
 
 def test_the_grammar_gives_every_drink_a_fair_share_of_word_pairs():
