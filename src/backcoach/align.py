@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .text import FILLER_WORDS, SpellingIndex, similarity
+from .text import FILLER_WORDS, LEAD_IN_SHARE, SpellingIndex, lead_in_length, similarity
 from .wordgraph import EPS, WILDCARD, Arc, Block, WordGraph
 
 INF = float("inf")
@@ -128,10 +128,14 @@ class Aligner:
         return 0.0 if word in self.silent_words else self.costs.weight(word)
 
     def insert_costs(self, words: list[str], confidences: list[float] | None) -> list[float]:
+        """What each heard word costs to leave unmatched: less for filler, unsure words and the
+        lead-in a request opens with ("i was wondering ...")."""
         out = []
+        lead = lead_in_length(words)
         for j, word in enumerate(words):
             conf = 1.0 if confidences is None else max(0.2, min(1.0, confidences[j]))
-            out.append(self.costs.weight(word) * conf)
+            share = LEAD_IN_SHARE if j < lead else 1.0
+            out.append(self.costs.weight(word) * conf * share)
         return out
 
     def lower_bound(self, block: Block, words: list[str], ins: list[float]) -> float:

@@ -20,12 +20,39 @@ FILLER_WORDS = frozenset(
     up out down over very too also again""".split()
 )
 
+# Ways of opening a request that say nothing about what is asked ("i was wondering why ...").
+# Said first (after any "um" or "so"), their words cost little to leave out of a template.
+LEAD_INS = tuple(tuple(phrase.split()) for phrase in (
+    "i was wondering", "i'm wondering", "i am wondering", "i was just wondering", "i wonder",
+    "i wondered", "i'm curious", "i was curious", "quick question", "i have a question",
+    "i've got a question", "can i ask", "can i ask you", "could i ask", "do you know",
+    "do you happen to know", "any idea", "i'd like to know", "i would like to know",
+    "i want to know", "i need to know", "i'd love to know", "so basically", "basically",
+    "right", "alright", "all right", "okay", "ok", "so", "well", "hey", "excuse me", "sorry",
+))
+LEAD_IN_SHARE = 0.25
+"""What a lead-in word costs to leave out, as a share of an ordinary extra word's cost."""
+
 # How speech recognisers write run-together speech, and what it stands for in templates.
 SPOKEN_FORMS = {
     "gotta": ("got", "a"), "gonna": ("going", "to"), "wanna": ("want", "to"), "gimme": ("give", "me"),
     "lemme": ("let", "me"), "kinda": ("kind", "of"), "sorta": ("sort", "of"), "outta": ("out", "of"),
     "dunno": ("don't", "know"), "hafta": ("have", "to"), "lotta": ("lot", "of"), "cuz": ("because",),
 }
+
+
+def lead_in_length(words: list[str]) -> int:
+    """How many words at the start are filler and lead-ins ("um so i was wondering")."""
+    i = 0
+    while i < len(words):
+        if words[i] in ("um", "uh", "er", "erm", "hmm", "oh"):
+            i += 1
+            continue
+        found = max((len(p) for p in LEAD_INS if tuple(words[i:i + len(p)]) == p), default=0)
+        if not found:
+            break
+        i += found
+    return i
 
 
 def normalize(text: str) -> str:
