@@ -193,6 +193,24 @@ def test_run_together_words_are_written_out(understander):
     assert split.words == ["i've", "got", "a", "fever"] and split.confidences == [0.9, 0.6, 0.6, 0.8]
 
 
+def test_no_sound_alike_is_something_the_templates_say(understander):
+    """A sound-alike is undone before matching, so one the templates use would break their
+    sentences ("how should i take care of my back" read as "how should sciatic care ...")."""
+    from backcoach.grammar import build_grammar
+
+    phrases = build_grammar(understander.graph, None, None, add_unknown=False).phrases
+    pairs = {pair for phrase in phrases for pair in zip(phrase.split(), phrase.split()[1:])}
+    said = [" " + phrase + " " for phrase in phrases]
+    for word, spellings in understander.skill.sound_alikes.items():
+        for spelling in spellings:
+            words = words_of(spelling)
+            if len(words) == 2:
+                assert tuple(words) not in pairs, spelling
+            else:
+                assert not any(f" {spelling} " in phrase for phrase in said), spelling
+    assert understander.understand("how should i take care of my back").intent == "SelfCare"
+
+
 def test_a_red_flag_word_anywhere_leads_to_urgent_advice(understander):
     """"fever" heard in a sentence the recogniser otherwise garbled (from intents' red_flag_words)."""
     result = understander.understand("what can i do for my back i miles old not are fever")
