@@ -26,7 +26,10 @@ class Costs:
     content: float = 1.0
     filler: float = 0.35
     wildcard_word: float = 0.05
-    unknown: float = 1.5
+    unknown: float = 4.0
+    """Speech outside the grammar: "how do i bend down [unk]" (a copper pipe) is no posture
+    question. 1.5 -> 4 rejected 73 -> 78% of out-of-domain speech in a tuning set (clean) for
+    0.2% of in-domain; an unseen set then showed 75 -> 79%, held-out 95.5 -> 96.7%."""
     substitute_scale: float = 2.0
     min_similarity: float = 0.6
 
