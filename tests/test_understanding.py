@@ -260,6 +260,26 @@ def test_harmless_pairs_are_not_red_flags(understander, text):
     assert understander.find_red_flag_word(words_of(text)) is None
 
 
+def test_harmless_phrases_hide_their_red_flag_words(understander):
+    """red_flag_harmless: "hay fever" is not a fever, though "fever" alone names one."""
+    assert understander.find_red_flag_word(words_of("my eyes itch with hay fever")) is None
+    assert understander.find_red_flag_word(words_of("my back hurts and i've got a fever")) == "fever"
+
+
+def test_a_red_flag_phrase_needs_its_sign_heard(understander):
+    """"over" is spelt like "fever", but a filler word heard clearly stands for no danger sign:
+    this is a posture question, not "fever with a bad back"."""
+    result = understander.understand("whats the right way to bend over with a bad back")
+    assert result.intent == "PostureTips"
+    assert understander.understand("fever with a bad back").intent == "RedFlag"
+    assert understander.understand("fevr with a bad back").intent == "RedFlag"  # a near miss still counts
+
+
+def test_a_common_word_alone_tells_no_intent(understander):
+    """"much" is in one intent's templates only ("hurt so much"); that makes it no telling word."""
+    assert understander.understand("thank you so much").intent != "KneeBendBackPain"
+
+
 def test_every_red_flag_word_can_be_heard(understander):
     """The recogniser hears only template words: a red-flag word or pair word no sentence uses
     could never be heard, so the skill must use each one somewhere."""

@@ -63,6 +63,8 @@ class Skill:
     """Words that name a danger sign wherever they are heard ("fever"), and the sign each names."""
     red_flag_pairs: list[RedFlagPair] = field(default_factory=list)
     """Two kinds of words that name a danger sign when heard close together ("holding" + "pee")."""
+    red_flag_harmless: list[tuple[str, ...]] = field(default_factory=list)
+    """Phrases whose telling words name no danger sign ("hay fever")."""
     files: list[Path] = field(default_factory=list)
     graph: Any = None
     """The word graph over the templates (wordgraph.WordGraph), built with them."""
@@ -140,7 +142,8 @@ def load_skill(directory: str | Path | None = None) -> Skill:
     files = sorted(p for p in root.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
     merged: dict[str, Any] = {}
     skill_parts: dict[str, Any] = {"responses": {}, "stretches": {}, "system": {}, "sound_alikes": {},
-                                   "red_flag_words": {}, "red_flag_pairs": {}}
+                                   "red_flag_words": {}, "red_flag_pairs": {},
+                                   "red_flag_harmless": []}
     hassil_files: list[Path] = []
     for path in files:
         data = _read_yaml(path)
@@ -154,6 +157,11 @@ def load_skill(directory: str | Path | None = None) -> Skill:
             hassil_files.append(path)
         for key in skill_parts:
             if key in data:
+                if isinstance(skill_parts[key], list):
+                    if not isinstance(data[key], list):
+                        raise BackcoachError(f"{path}:{line_of(path, key + ':') or 1}: '{key}' must be a list")
+                    skill_parts[key].extend(data[key])
+                    continue
                 if not isinstance(data[key], dict):
                     raise BackcoachError(f"{path}:{line_of(path, key + ':') or 1}: '{key}' must be a mapping")
                 skill_parts[key].update(data[key])
@@ -171,6 +179,7 @@ def load_skill(directory: str | Path | None = None) -> Skill:
         sound_alikes={str(k): [str(x) for x in (v or [])] for k, v in skill_parts["sound_alikes"].items()},
         red_flag_words={" ".join(words_of(str(k))): str(v) for k, v in skill_parts["red_flag_words"].items()},
         red_flag_pairs=_red_flag_pairs(skill_parts["red_flag_pairs"], files),
+        red_flag_harmless=[tuple(words_of(str(p))) for p in skill_parts["red_flag_harmless"] if words_of(str(p))],
         files=files,
     )
     skill.stretches = {key: _stretch(key, body, root) for key, body in skill_parts["stretches"].items()}

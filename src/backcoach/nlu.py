@@ -69,6 +69,11 @@ class Understander:
         self.graph = graph or skill.graph or build(skill.intents)
         self.aligner = Aligner(self.graph, silent_words=silent_words)
         self.red_flag_blocks = [b for b in self.graph.blocks if b.intent == RED_FLAG]
+        others = {w for b in self.graph.blocks if b.intent != RED_FLAG for w in self.graph.block_words(b)}
+        self.sign_words = frozenset(
+            w for b in self.red_flag_blocks for w in self.graph.block_words(b)
+            if w not in others and w not in FILLER_WORDS)
+        """Words only the red-flag templates use ("fever", "bladder"): what names the danger sign."""
         self.keywords = KeywordScorer(self.graph, FALLBACK, excluded=frozenset({RED_FLAG}))
         self.required: dict[str, frozenset[str]] = {}
         """Slots an intent always has, whichever of its templates is said (none for most intents)."""
@@ -123,7 +128,12 @@ class Understander:
 
     def find_red_flag_word(self, words: list[str]) -> str | None:
         """The sign named by a red-flag word (or phrase) anywhere in the words, or by a pair of
-        words heard close together, if any."""
+        words heard close together, if any. Phrases the skill calls harmless ("hay fever") are
+        passed over."""
+        if self.skill.red_flag_harmless:
+            words = list(words)
+            for start, end in _spans(words, tuple(self.skill.red_flag_harmless)):
+                words[start:end] = [""] * (end - start)
         for phrase, sign in self.skill.red_flag_words.items():
             k = len(phrase.split())
             if any(" ".join(words[i:i + k]) == phrase for i in range(len(words) - k + 1)):
@@ -165,10 +175,21 @@ class Understander:
             content = [w for w in result.template_words if self.aligner.costs.weight(w) >= 1.0]
             if weight <= 0 or not content:
                 continue
+            if not self._sign_heard(result, words):
+                continue
             if result.cost <= RED_FLAG_MAX_COST * weight and result.matched >= max(1, len(result.template_words) - 1):
                 if found is None or result.cost < found.cost:
                     found = result
         return found
+
+    def _sign_heard(self, found: Alignment, words: list[str]) -> bool:
+        """The phrase's sign-naming words, if it has any, were heard as themselves or as a near
+        miss of a content word: "bend over with a bad back" is no "fever with a bad back"."""
+        signs = [w for w in found.template_words if w in self.sign_words]
+        if not signs:
+            return True
+        heard = [w for w in words[found.span[0]:found.span[1]] if w not in FILLER_WORDS]
+        return any(s in heard or any(self.aligner.near(h).get(s, 0.0) > 0 for h in heard) for s in signs)
 
     # -- internals ----------------------------------------------------------------------------
     def _undo_sound_alikes(self, hyp: Hypothesis) -> Hypothesis:

@@ -17,7 +17,7 @@ FILLER_WORDS = frozenset(
     to of in on at for with and or so do does did can could would will should you your please
     just like um uh er erm hmm oh okay ok well hey now then really actually kind sort bit
     some any about there their they them we us our he she his her if when get got have has had
-    up out down over very too also again""".split()
+    up out down over very too also again much many""".split()
 )
 
 # Ways of opening a request that say nothing about what is asked ("i was wondering why ...").

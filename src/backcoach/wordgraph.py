@@ -99,6 +99,11 @@ class WordGraph:
     def words(self) -> set[str]:
         return {a.word for arcs in self.arcs_from for a in arcs if a.word not in (EPS, WILDCARD)}
 
+    def block_words(self, block: Block) -> set[str]:
+        """The words one block of templates can say."""
+        return {a.word for state in range(block.start, block.end + 1) for a in self.arcs_from[state]
+                if a.word not in (EPS, WILDCARD)}
+
     def arcs(self) -> list[Arc]:
         return [a for arcs in self.arcs_from for a in arcs]
 
