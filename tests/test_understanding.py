@@ -32,6 +32,7 @@ def _heldout() -> dict:
 HELDOUT = _heldout()
 TUNING = yaml.safe_load((Path(__file__).parent / "data" / "phrasings_tuning.yaml").read_text())
 UNSEEN = yaml.safe_load((Path(__file__).parent / "data" / "heldout_unseen.yaml").read_text())
+TUNING2 = yaml.safe_load((Path(__file__).parent / "data" / "phrasings_tuning2.yaml").read_text())
 
 
 @pytest.fixture(scope="module")
@@ -92,12 +93,13 @@ def test_out_of_domain_is_rejected(understander):
     assert len(accepted) / len(texts) <= 0.10, accepted
 
 
-@pytest.mark.parametrize("name,data,least", [("tuning", TUNING, 0.95), ("unseen", UNSEEN, 0.87)])
+@pytest.mark.parametrize("name,data,least", [("tuning", TUNING, 0.95), ("tuning2", TUNING2, 0.95),
+                                              ("unseen", UNSEEN, 0.88)])
 def test_newer_phrasing_sets(understander, name, data, least):
     """The tuning set's misses were mended (97% now); the unseen set measures phrasings nobody
-    tuned for (87.8% now: 80% before that tuning, 90% before the everyday not-for-me sentences,
-    which cost 4 of its questions typed and turned down far more out-of-domain speech). Both:
-    out-of-domain mostly rejected."""
+    tuned for (87.8%: 80% before that tuning, 90% before the everyday not-for-me sentences,
+    which cost 4 of its questions typed and turned down far more out-of-domain speech; 89.7%
+    after the second tuning set's templates). All: out-of-domain mostly rejected."""
     cases = data["in_domain"]
     right = sum(understander.understand(c["text"]).intent == c["intent"] for c in cases)
     assert right / len(cases) >= least, f"{name}: {right}/{len(cases)}"
@@ -105,7 +107,7 @@ def test_newer_phrasing_sets(understander, name, data, least):
     assert len(accepted) / len(data["out_of_domain"]) <= 0.10, accepted
 
 
-@pytest.mark.parametrize("case", HELDOUT["red_flags"] + TUNING["red_flags"] + UNSEEN["red_flags"],
+@pytest.mark.parametrize("case", HELDOUT["red_flags"] + TUNING["red_flags"] + TUNING2["red_flags"] + UNSEEN["red_flags"],
                          ids=lambda c: c["text"][:40])
 def test_every_typed_red_flag_is_caught(understander, case):
     result = understander.understand(case["text"])
