@@ -363,3 +363,13 @@ def test_the_models_unigram_counts_are_read_from_its_language_model():
     assert {"the", "and", "i", "to"} <= {name[i] for i in commonest}
     assert costs[ids["the"]] < costs[ids["knee"]] < costs[ids["hamstring"]]
     assert all(c > 0 for c in costs.values())
+
+
+def test_first_person_reads_someone_elses_back_as_ones_own():
+    from backcoach.text import first_person
+    said = "my dad's back is bad and he can't lift his foot".split()
+    words, spans = first_person(said)
+    assert words == "my back is bad and i can't lift my foot".split()
+    assert len(spans) == len(words) and spans[0] == (0, 2)  # "my dad's" became "my"
+    assert first_person("my wife says she's got a fever".split())[0] == "i've got a fever".split()
+    assert first_person("why does my knee hurt".split())[0] == "why does my knee hurt".split()

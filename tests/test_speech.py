@@ -164,8 +164,12 @@ RED_FLAGS_SPOKEN = {
 }
 
 
-@pytest.mark.parametrize("spec", ["pyttsx3", PIPER])
+@pytest.mark.parametrize("spec", ["espeak:en-us:rate=150", PIPER])
 def test_every_red_flag_is_caught_from_speech(assistant, voices, spec, tmp_path):
+    """Each danger sign said on its own, then inside another question. The voices here speak the
+    same audio every time: pyttsx3 does not (its audio for one sentence differs from call to
+    call), and one of its renderings in eight of "what stretches help my back and i have a fever
+    and back pain" is heard as "... and [unk] i'm back pain", so it would make this test flaky."""
     for sign, text in RED_FLAGS_SPOKEN.items():
         heard = _hear(assistant, voices[spec], text, tmp_path, "flag")
         assert (heard.result.intent, heard.result.slots.get("sign")) == ("RedFlag", sign), heard.transcript

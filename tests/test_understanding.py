@@ -34,6 +34,7 @@ TUNING = yaml.safe_load((Path(__file__).parent / "data" / "phrasings_tuning.yaml
 UNSEEN = yaml.safe_load((Path(__file__).parent / "data" / "heldout_unseen.yaml").read_text())
 TUNING2 = yaml.safe_load((Path(__file__).parent / "data" / "phrasings_tuning2.yaml").read_text())
 TUNING3 = yaml.safe_load((Path(__file__).parent / "data" / "phrasings_tuning3.yaml").read_text())
+TUNING4 = yaml.safe_load((Path(__file__).parent / "data" / "phrasings_tuning4.yaml").read_text())
 RED_FLAG_SET = yaml.safe_load((Path(__file__).parent / "data" / "redflags_tuning.yaml").read_text())
 
 
@@ -96,7 +97,7 @@ def test_out_of_domain_is_rejected(understander):
 
 
 @pytest.mark.parametrize("name,data,least", [("tuning", TUNING, 0.95), ("tuning2", TUNING2, 0.95),
-                                              ("tuning3", TUNING3, 0.95),
+                                              ("tuning3", TUNING3, 0.95), ("tuning4", TUNING4, 0.95),
                                               ("unseen", UNSEEN, 0.88)])
 def test_newer_phrasing_sets(understander, name, data, least):
     """The tuning set's misses were mended (97% now); the unseen set measures phrasings nobody
@@ -111,11 +112,22 @@ def test_newer_phrasing_sets(understander, name, data, least):
 
 
 @pytest.mark.parametrize("case", HELDOUT["red_flags"] + TUNING["red_flags"] + TUNING2["red_flags"] + TUNING3["red_flags"]
-                         + UNSEEN["red_flags"],
+                         + TUNING4["red_flags"] + UNSEEN["red_flags"],
                          ids=lambda c: c["text"][:40])
 def test_every_typed_red_flag_is_caught(understander, case):
     result = understander.understand(case["text"])
     assert result.intent == "RedFlag", f"{case['text']!r} -> {result.intent}"
+
+
+@pytest.mark.parametrize("text,intent", [
+    ("my dad's back hurts when he bends his knee why is that", "KneeBendBackPain"),
+    ("my wife says she's got no feeling around her bottom", "RedFlag"),
+    ("how should my mum sit in her armchair", "PostureTips"),
+    ("my husband's been wetting himself since his back went", "RedFlag"),
+])
+def test_asking_for_someone_else(understander, text, intent):
+    """understanding.yaml's others_as_self: someone else's back is read as one's own."""
+    assert understander.understand(text).intent == intent
 
 
 def test_red_flags_said_many_ways(understander):

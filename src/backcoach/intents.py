@@ -65,6 +65,9 @@ class Skill:
     """Two kinds of words that name a danger sign when heard close together ("holding" + "pee")."""
     red_flag_harmless: list[tuple[str, ...]] = field(default_factory=list)
     """Phrases whose telling words name no danger sign ("hay fever")."""
+    others_as_self: bool = False
+    """Read "my dad's back hurts when he bends his knee" as "my back hurts when i bend my knee"
+    (understanding.yaml): for a skill whose answers are the same whoever is asking about."""
     files: list[Path] = field(default_factory=list)
     graph: Any = None
     """The word graph over the templates (wordgraph.WordGraph), built with them."""
@@ -143,7 +146,7 @@ def load_skill(directory: str | Path | None = None) -> Skill:
     merged: dict[str, Any] = {}
     skill_parts: dict[str, Any] = {"responses": {}, "stretches": {}, "system": {}, "sound_alikes": {},
                                    "red_flag_words": {}, "red_flag_pairs": {},
-                                   "red_flag_harmless": []}
+                                   "red_flag_harmless": [], "understanding": {}}
     hassil_files: list[Path] = []
     for path in files:
         data = _read_yaml(path)
@@ -180,6 +183,7 @@ def load_skill(directory: str | Path | None = None) -> Skill:
         red_flag_words={" ".join(words_of(str(k))): str(v) for k, v in skill_parts["red_flag_words"].items()},
         red_flag_pairs=_red_flag_pairs(skill_parts["red_flag_pairs"], files),
         red_flag_harmless=[tuple(words_of(str(p))) for p in skill_parts["red_flag_harmless"] if words_of(str(p))],
+        others_as_self=bool(skill_parts["understanding"].get("others_as_self", False)),
         files=files,
     )
     skill.stretches = {key: _stretch(key, body, root) for key, body in skill_parts["stretches"].items()}

@@ -10,7 +10,7 @@ from hassil import recognize as hassil_recognize
 from .align import INF, Aligner, Alignment
 from .intents import FALLBACK, RED_FLAG, Skill
 from .keywords import KeywordScorer
-from .text import FILLER_WORDS, SPOKEN_FORMS, words_of
+from .text import FILLER_WORDS, OTHERS, SPOKEN_FORMS, first_person, words_of
 from .wordgraph import WordGraph, build
 
 DEFAULT_THRESHOLD = 0.5
@@ -107,16 +107,20 @@ class Understander:
         best_score = -INF
         for hyp in hypotheses[:4]:
             heard = self._undo_sound_alikes(hyp)
-            result = self._understand_words(heard, text)
-            if result.intent == RED_FLAG and self.skill.red_flag_harmless:
-                plain = self._without_harmless(heard)  # "i've fallen in love with pilates"
-                if plain is not heard:
-                    result = self._understand_words(plain, text)
-            score = result.confidence - RANK_PENALTY * hyp.rank
-            if result.intent == FALLBACK:
-                score = -1.0 - hyp.rank
-            if best is None or score > best_score:
-                best, best_score = result, score
+            readings = [heard]
+            if heard.words != hyp.words and self.skill.others_as_self:  # "my husband set this up"
+                readings.append(self._undo_sound_alikes(hyp, others=False))  # may be a template as said
+            for reading in readings:
+                result = self._understand_words(reading, text)
+                if result.intent == RED_FLAG and self.skill.red_flag_harmless:
+                    plain = self._without_harmless(reading)  # "i've fallen in love with pilates"
+                    if plain is not reading:
+                        result = self._understand_words(plain, text)
+                score = result.confidence - RANK_PENALTY * hyp.rank
+                if result.intent == FALLBACK:
+                    score = -1.0 - hyp.rank
+                if best is None or score > best_score:
+                    best, best_score = result, score
         assert best is not None
         if not best.red_flag:
             for hyp in hypotheses[:2]:
@@ -210,8 +214,13 @@ class Understander:
         return all(s in heard for s in signs)
 
     # -- internals ----------------------------------------------------------------------------
-    def _undo_sound_alikes(self, hyp: Hypothesis) -> Hypothesis:
-        """The words as the templates write them: sound-alikes undone, run-together words split."""
+    def _undo_sound_alikes(self, hyp: Hypothesis, others: bool = True) -> Hypothesis:
+        """The words as the templates write them: sound-alikes undone, run-together words split,
+        and (if the skill asks, and `others`) someone else's back read as one's own."""
+        if others and self.skill.others_as_self and not OTHERS.isdisjoint(hyp.words):
+            moved, spans = first_person(hyp.words)
+            confs = [min(hyp.confidences[a:b]) for a, b in spans] if hyp.confidences else None
+            hyp = Hypothesis(moved, confs, hyp.rank)
         if not self.alikes and not any(w in self.spoken_forms for w in hyp.words):
             return hyp
         words, confs = [], []

@@ -41,6 +41,65 @@ SPOKEN_FORMS = {
 }
 
 
+# Asking for someone else ("my dad's back hurts when he bends his knee") is read as asking for
+# oneself, which is how the templates are written: the answer is the same.
+PEOPLE = frozenset("""husband wife partner dad mum mom mother father nan nana gran granny grandma grandpa
+    grandad granddad grandmother grandfather son daughter brother sister friend mate buddy boyfriend
+    girlfriend boss aunt uncle neighbour neighbor patient client kid""".split())
+_BODY = frozenset("""back lower spine leg legs knee knees foot feet hip hips pelvis bottom bum groin bladder
+    bowels bowel hamstring hamstrings thigh thighs sciatic nerve posture pain""".split())
+_THIRD = {"he": "i", "she": "i", "his": "my", "her": "my", "him": "me", "himself": "myself",
+          "herself": "myself", "he'd": "i'd", "she'd": "i'd", "he'll": "i'll", "she'll": "i'll"}
+OTHERS = frozenset({"he", "she", "he's", "she's", "his", "her", "him", "himself", "herself", "he'd", "she'd",
+                    "he'll", "she'll"} | PEOPLE | {p + "'s" for p in PEOPLE})
+"""Words that say the question is about someone else (a quick test before `first_person`)."""
+_HAVE_NEXT = frozenset("got been had lost gone fallen done".split())
+_SAYING = frozenset("says said thinks reckons reckon".split())
+
+
+def first_person(words: list[str]) -> tuple[list[str], list[tuple[int, int]]]:
+    """Words about someone else as if said of oneself, and for each new word the span of old
+    words it stands for: "my dad's back" -> "my back", "she's got" -> "i've got", "his" -> "my",
+    "my wife says she" -> "i"."""
+    out: list[str] = []
+    spans: list[tuple[int, int]] = []
+    i = 0
+    while i < len(words):
+        word = words[i]
+        nxt = words[i + 1] if i + 1 < len(words) else ""
+        who = None  # words naming the other person here, and whether they end in 's
+        if word == "my" and nxt in PEOPLE:
+            who = (2, False)
+        elif word == "my" and nxt.endswith("'s") and nxt[:-2] in PEOPLE:
+            who = (2, True)
+        elif word in ("he", "she"):
+            who = (1, False)
+        elif word in ("he's", "she's"):
+            who = (1, True)
+        if who is not None:
+            k, owned = who
+            after = words[i + k] if i + k < len(words) else ""
+            if after in _SAYING:  # "my wife says ..." / "she says ...": what follows is the point
+                spans_end = i + k + 1
+                i = spans_end
+                continue
+            if word == "my" and (after in _BODY or (owned and after in _BODY)):
+                out.append("my")
+            elif owned:
+                out.append("i've" if after in _HAVE_NEXT or after.endswith("ed") else "i'm")
+            elif word == "my":
+                out.append("i")
+            else:
+                out.append("i")
+            spans.append((i, i + k))
+            i += k
+            continue
+        out.append(_THIRD.get(word, word))
+        spans.append((i, i + 1))
+        i += 1
+    return out, spans
+
+
 def lead_in_length(words: list[str]) -> int:
     """How many words at the start are filler and lead-ins ("um so i was wondering")."""
     i = 0
