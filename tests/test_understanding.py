@@ -35,6 +35,7 @@ UNSEEN = yaml.safe_load((Path(__file__).parent / "data" / "heldout_unseen.yaml")
 TUNING2 = yaml.safe_load((Path(__file__).parent / "data" / "phrasings_tuning2.yaml").read_text())
 TUNING3 = yaml.safe_load((Path(__file__).parent / "data" / "phrasings_tuning3.yaml").read_text())
 TUNING4 = yaml.safe_load((Path(__file__).parent / "data" / "phrasings_tuning4.yaml").read_text())
+UNSEEN2 = yaml.safe_load((Path(__file__).parent / "data" / "heldout_unseen2.yaml").read_text())
 RED_FLAG_SET = yaml.safe_load((Path(__file__).parent / "data" / "redflags_tuning.yaml").read_text())
 
 
@@ -98,7 +99,7 @@ def test_out_of_domain_is_rejected(understander):
 
 @pytest.mark.parametrize("name,data,least", [("tuning", TUNING, 0.95), ("tuning2", TUNING2, 0.95),
                                               ("tuning3", TUNING3, 0.95), ("tuning4", TUNING4, 0.95),
-                                              ("unseen", UNSEEN, 0.88)])
+                                              ("unseen", UNSEEN, 0.88), ("unseen2", UNSEEN2, 0.78)])
 def test_newer_phrasing_sets(understander, name, data, least):
     """The tuning set's misses were mended (97% now); the unseen set measures phrasings nobody
     tuned for (87.8%: 80% before that tuning, 90% before the everyday not-for-me sentences,
@@ -128,6 +129,12 @@ def test_every_typed_red_flag_is_caught(understander, case):
 def test_asking_for_someone_else(understander, text, intent):
     """understanding.yaml's others_as_self: someone else's back is read as one's own."""
     assert understander.understand(text).intent == intent
+
+
+def test_unseen_red_flags(understander):
+    """The newest unseen set's red flags, typed: 45 of 50 (not tuned on; see its header)."""
+    caught = [c for c in UNSEEN2["red_flags"] if understander.understand(c["text"]).intent == "RedFlag"]
+    assert len(caught) >= 45, len(caught)
 
 
 def test_red_flags_said_many_ways(understander):
