@@ -13,6 +13,7 @@ cheaply), so out-of-domain speech and phrasings the templates lack are heard as 
 
 from __future__ import annotations
 
+import heapq
 import logging
 import math
 import os
@@ -144,8 +145,8 @@ def _add_free_words(fst: Fst, unigrams: dict[int, float], ids: dict[str, int],
     probability) and each skill word as the model hears it, which the words that follow it in the
     templates (`pairs`, as the model hears both) may follow cheaply. Returns the loop's end state."""
     skip = {ids[w] for w in (*UNKNOWN_WORDS, "<s>", "</s>", "<eps>", "#0") if w in ids}
-    common = sorted((cost, label) for label, cost in unigrams.items() if label not in skip and label > 0)
-    common = common[:COMMON_WORDS]
+    common = heapq.nsmallest(COMMON_WORDS, ((cost, label) for label, cost in unigrams.items()
+                                            if label not in skip and label > 0))
     total = sum(math.exp(-cost) for cost, _ in common)
     loop: dict[tuple[int, ...], float] = {(label,): cost + math.log(total) for cost, label in common}
     skill: set[tuple[int, ...]] = set()

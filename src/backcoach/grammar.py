@@ -58,7 +58,7 @@ def model_vocabulary(model_dir: Path) -> set[str] | None:
         try:  # reading the symbol table takes half a second; keep it for the next start
             cached.parent.mkdir(parents=True, exist_ok=True)
             tmp = cached.with_suffix(".tmp")
-            tmp.write_text("\n".join(sorted(words)), encoding="utf-8")
+            tmp.write_text("\n".join(words), encoding="utf-8")  # a set: order does not matter
             tmp.replace(cached)
         except OSError:
             pass
