@@ -9,6 +9,8 @@ in order, with a cost vector over input positions per state, finds the cheapest 
 
 from __future__ import annotations
 
+import copy
+
 from dataclasses import dataclass, field
 
 from .text import FILLER_WORDS, LEAD_IN_SHARE, SpellingIndex, lead_in_length, similarity
@@ -89,6 +91,16 @@ class Aligner:
                 self._near_cache.clear()
             self._near_cache[heard] = found
         return found
+
+    def hearing_every_word(self) -> Aligner:
+        """This aligner with no silent words (sharing its spelling index and caches): for
+        searches that must not match a phrase by skipping words nobody can say."""
+        if not self.silent_words:
+            return self
+        other = copy.copy(self)
+        other.silent_words = frozenset()
+        other.delete_costs = {word: other.delete_cost(word) for word in self.vocabulary}
+        return other
 
     def heaviest(self, block: Block) -> float:
         """The weight of the block's heaviest path: what skipping all of its longest sentence costs."""

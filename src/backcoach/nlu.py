@@ -26,6 +26,11 @@ HARMLESS = "<harmless>"
 """Stands in for the words of a harmless phrase while red flags are searched for."""
 RED_FLAG_MAX_COST = 0.2
 """A red-flag phrase inside a sentence counts if its edits cost at most this share of its words' weight."""
+CLAUSE_BREAKS = frozenset({"so", "but", "and", "anyway", "though", "okay", "ok", "right", "well", "now"})
+"""Words after which a rambling speaker often comes to the point ("i chase a toddler all day so what can i do")."""
+TAIL_MIN_WORDS = 3
+TAIL_PENALTY = 0.9
+"""A question read from the end of a rejected sentence is held a little less sure than a whole one."""
 
 
 @dataclass
@@ -71,6 +76,9 @@ class Understander:
         self.graph = graph or skill.graph or build(skill.intents)
         self.aligner = Aligner(self.graph, silent_words=silent_words)
         self.red_flag_blocks = [b for b in self.graph.blocks if b.intent == RED_FLAG]
+        self.flag_aligner = self.aligner.hearing_every_word()
+        """Finds red-flag phrases inside sentences: skipping a word the model cannot say would let
+        "i [pooed] [meself]" match any sentence that starts with "i"."""
         others = {w for b in self.graph.blocks if b.intent not in (RED_FLAG, FALLBACK)
                   for w in self.graph.block_words(b)}
         self.sign_words = frozenset(
@@ -122,6 +130,8 @@ class Understander:
                 if best is None or score > best_score:
                     best, best_score = result, score
         assert best is not None
+        if best.intent == FALLBACK and not best.out_of_domain:
+            best = self._after_preamble(hypotheses[0], text) or best
         if not best.red_flag:
             for hyp in hypotheses[:2]:
                 flag = self.find_red_flag(self._without_harmless(self._undo_sound_alikes(hyp)))
@@ -136,6 +146,25 @@ class Understander:
                     return IntentResult(text=text if text is not None else " ".join(hyp.words),
                                         intent=RED_FLAG, slots={"sign": sign}, confidence=max(0.9, best.confidence),
                                         sentence=" ".join(hyp.words), red_flag=True, guess=best.intent)
+        return best
+
+    def _after_preamble(self, hyp: Hypothesis, text: str | None) -> IntentResult | None:
+        """A rejected sentence read from a clause break on: the story first, the question last
+        ("i've got a two year old to chase all day so what can i do to manage this myself")."""
+        words = hyp.words
+        best: IntentResult | None = None
+        for i, word in enumerate(words[:-TAIL_MIN_WORDS], start=1):
+            if word not in CLAUSE_BREAKS or i < 3:
+                continue
+            tail = Hypothesis(words[i:], hyp.confidences[i:] if hyp.confidences else None, hyp.rank)
+            result = self._understand_words(self._undo_sound_alikes(tail), text)
+            if result.intent == FALLBACK:
+                continue
+            result.confidence *= TAIL_PENALTY
+            result.text = text if text is not None else " ".join(words)
+            if result.confidence >= (min(RED_FLAG_THRESHOLD, self.threshold) if result.red_flag else self.threshold):
+                if best is None or result.confidence > best.confidence:
+                    best = result
         return best
 
     def find_red_flag_word(self, words: list[str]) -> str | None:
@@ -164,7 +193,7 @@ class Understander:
         words = hyp.words
         if not words or not self.red_flag_blocks:
             return None
-        ins = self.aligner.insert_costs(words, hyp.confidences)
+        ins = self.flag_aligner.insert_costs(words, hyp.confidences)
         found: Alignment | None = None
         for block in self.red_flag_blocks:
             # A phrase is taken only at a cost of at most a fifth of its weight, so no longer
@@ -173,18 +202,18 @@ class Understander:
             # too: a search pruned there that finds nothing proves there is no phrase, quickly.
             # (What it does find is searched again unpruned: the cheapest path must be the one
             # judged, or "pins and needles in my leg" would pass as "... in my [groin]".)
-            limits = [RED_FLAG_MAX_COST * w for w in self.aligner.through_weights(block)]
-            bound = RED_FLAG_MAX_COST * self.aligner.heaviest(block)
-            if self.aligner.align(block, words, ins, local=True, bound=bound, state_bounds=limits) is None:
+            limits = [RED_FLAG_MAX_COST * w for w in self.flag_aligner.through_weights(block)]
+            bound = RED_FLAG_MAX_COST * self.flag_aligner.heaviest(block)
+            if self.flag_aligner.align(block, words, ins, local=True, bound=bound, state_bounds=limits) is None:
                 continue
-            first = self.aligner.align(block, words, ins, local=True, bound=bound)
+            first = self.flag_aligner.align(block, words, ins, local=True, bound=bound)
             if first is None:
                 continue
-            result = self.aligner.align(block, words, ins, local=True, trace=True, bound=first.cost + 1e-9)
+            result = self.flag_aligner.align(block, words, ins, local=True, trace=True, bound=first.cost + 1e-9)
             if result is None or not result.template_words:
                 continue
-            weight = sum(self.aligner.costs.weight(w) for w in result.template_words)
-            content = [w for w in result.template_words if self.aligner.costs.weight(w) >= 1.0]
+            weight = sum(self.flag_aligner.costs.weight(w) for w in result.template_words)
+            content = [w for w in result.template_words if self.flag_aligner.costs.weight(w) >= 1.0]
             if weight <= 0 or not content:
                 continue
             if not self._sign_heard(result, words):
