@@ -84,7 +84,7 @@ class Assistant:
 
             self.grammar = grammar(phrases=not want_own)
             if self.grammar.silent_words:
-                log.info("words the model cannot hear (skipping them is free): %s",
+                log.info("words the model cannot hear (skipping them costs little): %s",
                          ", ".join(sorted(self.grammar.silent_words)))
             own: Path | None = None
             if want_own:
