@@ -151,11 +151,11 @@ def test_question_after_a_story(understander):
 
 
 def test_red_flags_said_many_ways(understander):
-    """210 red flags in many registers (93.8% caught typed; the rest are clinical or oblique) and
+    """210 red flags in many registers (96.7% caught typed; the rest are clinical or oblique) and
     90 harmless sentences that share their words (7 flagged: urgent advice once too often is the
     cheaper mistake)."""
     missed = [c["text"] for c in RED_FLAG_SET["red_flags"] if understander.understand(c["text"]).intent != "RedFlag"]
-    assert len(missed) <= 14, missed
+    assert len(missed) <= 9, missed
     flagged = [t for t in RED_FLAG_SET["harmless"] if understander.understand(t).intent == "RedFlag"]
     assert len(flagged) <= 8, flagged
 
