@@ -36,6 +36,8 @@ TUNING2 = yaml.safe_load((Path(__file__).parent / "data" / "phrasings_tuning2.ya
 TUNING3 = yaml.safe_load((Path(__file__).parent / "data" / "phrasings_tuning3.yaml").read_text())
 TUNING4 = yaml.safe_load((Path(__file__).parent / "data" / "phrasings_tuning4.yaml").read_text())
 TUNING5 = yaml.safe_load((Path(__file__).parent / "data" / "phrasings_tuning5.yaml").read_text())
+UNSEEN3 = yaml.safe_load((Path(__file__).parent / "data" / "heldout_unseen3.yaml").read_text())
+RED_FLAG_UNSEEN = yaml.safe_load((Path(__file__).parent / "data" / "redflags_unseen.yaml").read_text())
 RED_FLAG_SET = yaml.safe_load((Path(__file__).parent / "data" / "redflags_tuning.yaml").read_text())
 
 
@@ -99,7 +101,8 @@ def test_out_of_domain_is_rejected(understander):
 
 @pytest.mark.parametrize("name,data,least", [("tuning", TUNING, 0.95), ("tuning2", TUNING2, 0.95),
                                               ("tuning3", TUNING3, 0.95), ("tuning4", TUNING4, 0.95),
-                                              ("tuning5", TUNING5, 0.95), ("unseen", UNSEEN, 0.88)])
+                                              ("tuning5", TUNING5, 0.95), ("unseen", UNSEEN, 0.88),
+                                              ("unseen3", UNSEEN3, 0.76)])
 def test_newer_phrasing_sets(understander, name, data, least):
     """The tuning set's misses were mended (97% now); the unseen set measures phrasings nobody
     tuned for (87.8%: 80% before that tuning, 90% before the everyday not-for-me sentences,
@@ -148,6 +151,18 @@ def test_question_after_a_story(understander):
                                      "so what can i do about it at home")
     assert result.intent == "SelfCare" and result.text.startswith("i look after")
     assert understander.understand("i was at the match on saturday and the referee was terrible").intent == "Fallback"
+
+
+def test_unseen_red_flags(understander):
+    """The newest unseen sets' red flags, typed (not tuned on; see their headers): they measure
+    how well red flags said in ways nobody anticipated are caught, and how many harmless
+    look-alikes get urgent-care advice. Where they fail, the floor is what was measured."""
+    caught = [c for c in UNSEEN3["red_flags"] if understander.understand(c["text"]).intent == "RedFlag"]
+    assert len(caught) >= 40, len(caught)
+    caught = [c for c in RED_FLAG_UNSEEN["red_flags"] if understander.understand(c["text"]).intent == "RedFlag"]
+    assert len(caught) >= 107, len(caught)
+    flagged = [t for t in RED_FLAG_UNSEEN["harmless"] if understander.understand(t).intent == "RedFlag"]
+    assert len(flagged) <= 11, flagged
 
 
 def test_red_flags_said_many_ways(understander):
