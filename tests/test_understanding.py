@@ -102,7 +102,7 @@ def test_out_of_domain_is_rejected(understander):
 @pytest.mark.parametrize("name,data,least", [("tuning", TUNING, 0.95), ("tuning2", TUNING2, 0.95),
                                               ("tuning3", TUNING3, 0.95), ("tuning4", TUNING4, 0.95),
                                               ("tuning5", TUNING5, 0.95), ("unseen", UNSEEN, 0.88),
-                                              ("unseen3", UNSEEN3, 0.76)])
+                                              ("unseen3", UNSEEN3, 0.92)])
 def test_newer_phrasing_sets(understander, name, data, least):
     """The tuning set's misses were mended (97% now); the unseen set measures phrasings nobody
     tuned for (87.8%: 80% before that tuning, 90% before the everyday not-for-me sentences,
@@ -158,11 +158,29 @@ def test_unseen_red_flags(understander):
     how well red flags said in ways nobody anticipated are caught, and how many harmless
     look-alikes get urgent-care advice. Where they fail, the floor is what was measured."""
     caught = [c for c in UNSEEN3["red_flags"] if understander.understand(c["text"]).intent == "RedFlag"]
-    assert len(caught) >= 40, len(caught)
+    assert len(caught) >= 47, len(caught)  # 40 without the examples' classifier
     caught = [c for c in RED_FLAG_UNSEEN["red_flags"] if understander.understand(c["text"]).intent == "RedFlag"]
-    assert len(caught) >= 107, len(caught)
+    assert len(caught) >= 131, len(caught)  # 107 without
     flagged = [t for t in RED_FLAG_UNSEEN["harmless"] if understander.understand(t).intent == "RedFlag"]
-    assert len(flagged) <= 11, flagged
+    assert len(flagged) <= 16, flagged  # 11 without
+
+
+@pytest.mark.parametrize("said,intent", [
+    ("the pelvis business you keep going on about explain it in layman's terms", "PelvisConnection"),
+    ("hamstrings tight pelvis tugged is that the story", "PainMechanism"),
+    ("where's my sciatic nerve located exactly in the leg", "SciaticNerve"),
+    ("give it to me as an everyday comparison the stretchy nerve thing", "StringAnalogy"),
+    ("what sets this off in the first place", "CauseSummary"),
+    ("posture wise what am i doing wrong at the computer", "PostureTips"),
+])
+def test_examples_teach_what_no_template_says(understander, skill, said, intent):
+    """intents/en/examples.yaml trains a second opinion for words no template fits well: without
+    it these are rejected."""
+    assert understander.understand(said).intent == intent
+    bare = Understander(skill, graph=understander.graph)
+    bare.classifier = None
+    assert bare.understand(said).intent == "Fallback"
+    assert understander.understand("what's the capital of peru").intent == "Fallback"
 
 
 def test_red_flags_said_many_ways(understander):
@@ -172,7 +190,7 @@ def test_red_flags_said_many_ways(understander):
     missed = [c["text"] for c in RED_FLAG_SET["red_flags"] if understander.understand(c["text"]).intent != "RedFlag"]
     assert len(missed) <= 9, missed
     flagged = [t for t in RED_FLAG_SET["harmless"] if understander.understand(t).intent == "RedFlag"]
-    assert len(flagged) <= 8, flagged
+    assert len(flagged) <= 12, flagged  # 7 without the examples' classifier
 
 
 @pytest.mark.parametrize("text, intent, slots", [

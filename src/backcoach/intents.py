@@ -68,6 +68,8 @@ class Skill:
     others_as_self: bool = False
     """Read "my dad's back hurts when he bends his knee" as "my back hurts when i bend my knee"
     (understanding.yaml): for a skill whose answers are the same whoever is asking about."""
+    examples: dict[str, list[str]] = field(default_factory=dict)
+    """Phrasings people used, per intent (and Fallback): they train the second-opinion classifier."""
     files: list[Path] = field(default_factory=list)
     graph: Any = None
     """The word graph over the templates (wordgraph.WordGraph), built with them."""
@@ -146,7 +148,7 @@ def load_skill(directory: str | Path | None = None) -> Skill:
     merged: dict[str, Any] = {}
     skill_parts: dict[str, Any] = {"responses": {}, "stretches": {}, "system": {}, "sound_alikes": {},
                                    "red_flag_words": {}, "red_flag_pairs": {},
-                                   "red_flag_harmless": [], "understanding": {}}
+                                   "red_flag_harmless": [], "understanding": {}, "examples": {}}
     hassil_files: list[Path] = []
     for path in files:
         data = _read_yaml(path)
@@ -184,6 +186,7 @@ def load_skill(directory: str | Path | None = None) -> Skill:
         red_flag_pairs=_red_flag_pairs(skill_parts["red_flag_pairs"], files),
         red_flag_harmless=[tuple(words_of(str(p))) for p in skill_parts["red_flag_harmless"] if words_of(str(p))],
         others_as_self=bool(skill_parts["understanding"].get("others_as_self", False)),
+        examples={str(k): [str(x) for x in (v or [])] for k, v in skill_parts["examples"].items()},
         files=files,
     )
     skill.stretches = {key: _stretch(key, body, root) for key, body in skill_parts["stretches"].items()}

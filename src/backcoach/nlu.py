@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from hassil import recognize as hassil_recognize
 
 from .align import INF, Aligner, Alignment
+from .classifier import NaiveBayes, train
 from .intents import FALLBACK, RED_FLAG, Skill
 from .keywords import KeywordScorer
 from .text import FILLER_WORDS, OTHERS, SPOKEN_FORMS, first_person, words_of
@@ -31,6 +32,21 @@ CLAUSE_BREAKS = frozenset({"so", "but", "and", "anyway", "though", "okay", "ok",
 TAIL_MIN_WORDS = 3
 TAIL_PENALTY = 0.9
 """A question read from the end of a rejected sentence is held a little less sure than a whole one."""
+EXAMPLES_MIN_PROBABILITY = 0.9
+"""The classifier trained on example phrasings overrules a rejection only when this sure. Tuning
+set 5 held out (trained on every other set, with the templates from before that set was tuned on),
+typed: questions understood 82.0 -> 97.4%, out-of-domain turned down 97.5 -> 96.2%."""
+EXAMPLES_RED_FLAG_PROBABILITY = 0.999
+"""A red flag from the examples alone must be almost certain: at 0.9, 16 more of 90 harmless
+sentences that share red-flag words ("is sitting on the toilet for ages bad for your back") were
+flagged; at 0.999, 4 more, for 2 more of 210 red flags caught and 3 more of 50 on another set."""
+EXAMPLES_MIN_KNOWN = 0.5
+"""At least this share of the heard words (and word pairs) must be ones the examples or templates
+use. Tuning set 5 spoken (3 voices, clean and 12 dB), classifier trained without it: without this
+test it understood 141 more of 1134 questions and wrongly took 25 of 480 out-of-domain requests;
+with it, 109 more and 12."""
+EXAMPLES_CONFIDENCE = 0.6
+"""The confidence reported for what it understood (above the threshold, below a template's fit)."""
 
 
 @dataclass
@@ -86,6 +102,7 @@ class Understander:
             if w not in others and w not in FILLER_WORDS)
         """Words no other question of the skill uses ("fever", "bladder"): what names the danger sign."""
         self.keywords = KeywordScorer(self.graph, FALLBACK, excluded=frozenset({RED_FLAG}))
+        self.classifier: NaiveBayes | None = train(self.graph, skill.examples)
         self.required: dict[str, frozenset[str]] = {}
         """Slots an intent always has, whichever of its templates is said (none for most intents)."""
         for block in self.graph.blocks:
@@ -131,7 +148,7 @@ class Understander:
                     best, best_score = result, score
         assert best is not None
         if best.intent == FALLBACK and not best.out_of_domain:
-            best = self._after_preamble(hypotheses[0], text) or best
+            best = self._after_preamble(hypotheses[0], text) or self._from_examples(hypotheses[0], text, best) or best
         if not best.red_flag:
             for hyp in hypotheses[:2]:
                 flag = self.find_red_flag(self._without_harmless(self._undo_sound_alikes(hyp)))
@@ -166,6 +183,28 @@ class Understander:
                 if best is None or result.confidence > best.confidence:
                     best = result
         return best
+
+    def _from_examples(self, hyp: Hypothesis, text: str | None, rejected: IntentResult) -> IntentResult | None:
+        """What the classifier trained on the skill's example phrasings makes of rejected words,
+        if it is nearly sure and the intent needs no slot."""
+        if self.classifier is None:
+            return None
+        heard = self._undo_sound_alikes(hyp)
+        guess = self.classifier.guess(heard.words)
+        if guess is not None and guess.intent == RED_FLAG and self.skill.red_flag_harmless:
+            guess = self.classifier.guess(self._without_harmless(heard).words)  # "my foot fell asleep"
+        if guess is None or guess.intent == FALLBACK or guess.probability < EXAMPLES_MIN_PROBABILITY:
+            return None
+        if guess.known < EXAMPLES_MIN_KNOWN:
+            return None
+        if guess.intent == RED_FLAG and guess.probability < EXAMPLES_RED_FLAG_PROBABILITY:
+            return None
+        if self.required.get(guess.intent):
+            return None
+        return IntentResult(text=text if text is not None else " ".join(hyp.words), intent=guess.intent,
+                            slots=self._scan_slots(guess.intent, heard.words),
+                            confidence=EXAMPLES_CONFIDENCE, red_flag=guess.intent == RED_FLAG,
+                            guess=rejected.guess)
 
     def find_red_flag_word(self, words: list[str]) -> str | None:
         """The sign named by a red-flag word (or phrase) anywhere in the words, or by a pair of
