@@ -102,7 +102,7 @@ class Understander:
             if w not in others and w not in FILLER_WORDS)
         """Words no other question of the skill uses ("fever", "bladder"): what names the danger sign."""
         self.keywords = KeywordScorer(self.graph, FALLBACK, excluded=frozenset({RED_FLAG}))
-        self.classifier: NaiveBayes | None = train(self.graph, skill.examples)
+        self._classifier: NaiveBayes | None | bool = False  # trained on first use
         self.required: dict[str, frozenset[str]] = {}
         """Slots an intent always has, whichever of its templates is said (none for most intents)."""
         for block in self.graph.blocks:
@@ -117,6 +117,18 @@ class Understander:
                 self.alikes[tuple(words_of(spelling))] = word
 
     # -- public -------------------------------------------------------------------------------
+    @property
+    def classifier(self) -> NaiveBayes | None:
+        """The second opinion from the skill's example phrasings (None without examples), trained
+        the first time a sentence is rejected, so that set-up does not wait for it."""
+        if self._classifier is False:
+            self._classifier = train(self.graph, self.skill.examples)
+        return self._classifier  # type: ignore[return-value]
+
+    @classifier.setter
+    def classifier(self, value: NaiveBayes | None) -> None:
+        self._classifier = value
+
     def understand(self, text: str) -> IntentResult:
         """Typed (or already transcribed) text."""
         return self.understand_hypotheses([Hypothesis(words_of(text))], text=text)
