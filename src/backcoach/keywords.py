@@ -29,7 +29,11 @@ class Evidence:
     runner_up: float
     words: list[str]
     against: float
-    """Weight of heard words that belong to the not-for-me sentences only."""
+    """Weight of heard words that belong to the not-for-me sentences only, or to no template (a
+    word no template knows counts as much as a not-for-me word: at half, "how do you fix a
+    sagging sofa back" was taken for posture advice on "sofa" alone; on a fresh set of 160
+    out-of-domain requests spoken by 3 voices, clean and at 12 dB, 5 fewer were taken so, for 1
+    fewer of 1134 questions)."""
 
 
 class KeywordScorer:
@@ -86,7 +90,7 @@ class KeywordScorer:
         ranked = sorted(totals.items(), key=lambda kv: -kv[1])
         intent, best = ranked[0]
         second = ranked[1][1] if len(ranked) > 1 else 0.0
-        return Evidence(intent, best, second, hits[intent], against + 0.5 * unknown)
+        return Evidence(intent, best, second, hits[intent], against + unknown)
 
     def decisive(self, evidence: Evidence | None) -> bool:
         """Clear-cut: telling words for one intent only, and nothing that says 'not for me'."""
