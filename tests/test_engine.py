@@ -296,7 +296,7 @@ def test_the_garbage_path_says_common_words_and_each_skill_word_as_heard():
     after a skill word, a word that follows it in the templates is cheaper than at random."""
     import math
 
-    from backcoach.decodegraph import COMMON_WORDS, PAIR_STEP, SKILL_WORD_COST, _add_free_words
+    from backcoach.decodegraph import COMMON_WORDS, FREE_ENTRY, PAIR_STEP, SKILL_WORD_COST, _add_free_words
     from backcoach.fstio import Fst
 
     ids = {w: i + 1 for i, w in enumerate(["[unk]", "the", "a", "of", "sigh", "attic", "nerve", "rare"])}
@@ -304,9 +304,9 @@ def test_the_garbage_path_says_common_words_and_each_skill_word_as_heard():
                 ids["attic"]: 13.0, ids["nerve"]: 11.0, ids["rare"]: 20.0}
     sciatic, nerve = (ids["sigh"], ids["attic"]), (ids["nerve"],)
     fst = Fst()
-    end = _add_free_words(fst, unigrams, ids, {"sciatic": ["sigh", "attic"], "nerve": ["nerve"]},
-                          {sciatic: {nerve}})
-    begin = next(t for label, _c, t in fst.arcs_from[fst.start] if label == 0)
+    begin, end = _add_free_words(fst, unigrams, ids, {"sciatic": ["sigh", "attic"], "nerve": ["nerve"]},
+                                 {sciatic: {nerve}})
+    assert (0, pytest.approx(FREE_ENTRY), begin) in fst.arcs_from[fst.start]
     first = {label: (cost, target) for label, cost, target in fst.arcs_from[begin]}
     assert ids["[unk]"] not in first  # "[unk]" has its own path
     assert COMMON_WORDS >= 7 and ids["rare"] in first  # all seven are among the commonest here
@@ -325,6 +325,72 @@ def test_the_garbage_path_says_common_words_and_each_skill_word_as_heard():
     [(label, cost, _t)] = [arc for arc in fst.arcs_from[after] if arc[0] != 0]
     assert label == ids["nerve"] and cost == pytest.approx(PAIR_STEP) and cost < first[ids["nerve"]][0]
     assert end in fst.finals and (0, 0.0, begin) in fst.arcs_from[end]
+
+
+def test_a_sentence_may_be_left_part_way_for_free_words_but_not_at_a_slot(tmp_path):
+    """Inside a sentence ("my back is bad" of "my back is bad when i bend my knee") the decoder may
+    leave for the free words at a price, so what follows is heard as said, not forced on to the
+    sentence's end; not before its first word (that is the free path's own entry), and not where a
+    slot value begins or inside one (there noise had drowned the value)."""
+    from backcoach.decodegraph import MID_SENTENCE_EXIT, decoding_fst
+
+    (tmp_path / "skill.yaml").write_text(textwrap.dedent("""\
+        language: en
+        intents:
+          KneeBend:
+            data:
+              - sentences:
+                  - "my back is bad when i bend my knee"
+          Order:
+            data:
+              - sentences:
+                  - "i would like [a] {drink} please"
+        lists:
+          drink:
+            values: ["flat white", "tea"]
+        """))
+    graph = build(load_skill(tmp_path).intents)
+    words = sorted(graph.words()) + ["[unk]", "the"]
+    ids = {w: i + 1 for i, w in enumerate(words)}
+    name = {i: w for w, i in ids.items()}
+    fst = decoding_fst(graph, ids, {}, {ids["the"]: 3.0, ids["[unk]"]: 1.0})
+    begin = next(t for label, _c, t in fst.arcs_from[fst.start] if label == 0 and t > graph.num_states)
+
+    def heard_before(state: int) -> str:  # the words on the one path from a sentence's start
+        said = []
+        while state != fst.start:
+            label, source = next((label, src) for src, arcs in enumerate(fst.arcs_from)
+                                 for label, _c, t in arcs if t == state)
+            said.append(name.get(label, ""))
+            state = source
+        return " ".join(w for w in reversed(said) if w)
+
+    exits = {heard_before(state) for state, arcs in enumerate(fst.arcs_from) if 0 < state <= graph.num_states
+             for label, cost, target in arcs if target == begin and label == 0}
+    assert all(cost == pytest.approx(MID_SENTENCE_EXIT) for arcs in fst.arcs_from[1:graph.num_states + 1]
+               for label, cost, target in arcs if target == begin)
+    assert {"my", "my back is bad", "my back is bad when i bend my"} <= exits
+    assert "my back is bad when i bend my knee" in exits  # words after it cost less than a sentence
+    assert "i would" in exits and "i would like" not in exits  # "a" may be left out: the drink is next
+    assert "i would like flat white please" in exits
+    assert not {"i would like", "i would like a", "i would like flat", "i would like flat white"} & exits
+
+
+def test_a_graph_built_with_other_costs_is_not_reused_from_the_cache(tmp_path, monkeypatch):
+    """The cached model folder is keyed by the graph's costs too: a user whose cache holds a graph
+    from an older version gets one built the new way, and an unchanged one is reused."""
+    from backcoach import decodegraph
+    from backcoach.model import resolve_model
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    graph = build(load_skill(BARISTA).intents)
+    model = resolve_model()
+    first = decodegraph.skill_model_dir(model, graph, {}, "k")
+    assert decodegraph.skill_model_dir(model, graph, {}, "k") == first
+    monkeypatch.setattr(decodegraph, "MID_SENTENCE_EXIT", None)
+    second = decodegraph.skill_model_dir(model, graph, {}, "k")
+    assert second != first
+    assert (first / "graph" / "Gr.fst").stat().st_size > (second / "graph" / "Gr.fst").stat().st_size
 
 
 def test_word_pairs_look_through_empty_arcs_and_unheard_words(tmp_path):
