@@ -8,7 +8,10 @@ graph: every path is a whole sentence of the skill (or a few joined in one breat
 point splits its share evenly, and garbage paths take speech that is not a template sentence: one
 of "[unk]" words, and one of free words (the language's commonest, as counted by the model's own
 language model, and the skill's words, each of which the words after it in the templates follow
-cheaply), so out-of-domain speech and phrasings the templates lack are heard as what was said. The new Gr.fst sits in a cached folder of symlinks to the model.
+cheaply), so out-of-domain speech and phrasings the templates lack are heard as what was said. A
+sentence may be left part-way for the free words too (never at a slot value), so speech that only
+starts like a template is not forced on to that template's end. The new Gr.fst sits in a cached
+folder of symlinks to the model.
 """
 
 from __future__ import annotations
