@@ -353,7 +353,7 @@ def test_a_sentence_may_be_left_part_way_for_free_words_but_not_at_a_slot(tmp_pa
     words = sorted(graph.words()) + ["[unk]", "the"]
     ids = {w: i + 1 for i, w in enumerate(words)}
     name = {i: w for w, i in ids.items()}
-    fst = decoding_fst(graph, ids, {}, {ids["the"]: 3.0, ids["[unk]"]: 1.0})
+    fst = decoding_fst(graph, ids, {}, {ids["the"]: 3.0, ids["[unk]"]: 1.0}, merge=False)
     begin = next(t for label, _c, t in fst.arcs_from[fst.start] if label == 0 and t > graph.num_states)
 
     def heard_before(state: int) -> str:  # the words on the one path from a sentence's start
@@ -374,6 +374,85 @@ def test_a_sentence_may_be_left_part_way_for_free_words_but_not_at_a_slot(tmp_pa
     assert "i would" in exits and "i would like" not in exits  # "a" may be left out: the drink is next
     assert "i would like flat white please" in exits
     assert not {"i would like", "i would like a", "i would like flat", "i would like flat white"} & exits
+
+
+def _best_cost(fst, labels: list[int]) -> float:
+    """The cheapest way the acceptor says exactly `labels` (infinite when it cannot)."""
+    import heapq
+    import math
+
+    best = {(fst.start, 0): 0.0}
+    todo = [(0.0, fst.start, 0)]
+    while todo:
+        cost, state, done = heapq.heappop(todo)
+        if cost > best[(state, done)]:
+            continue
+        if done == len(labels) and state in fst.finals:
+            return cost + fst.finals[state]  # costs are never negative, so the first is the best
+        for label, step, target in fst.arcs_from[state]:
+            if label == 0:
+                key = (target, done)
+            elif done < len(labels) and label == labels[done]:
+                key = (target, done + 1)
+            else:
+                continue
+            if cost + step < best.get(key, math.inf):
+                best[key] = cost + step
+                heapq.heappush(todo, (cost + step, *key))
+    return math.inf
+
+
+def test_merged_sentences_say_the_same_words_at_the_same_best_cost(tmp_path):
+    """Sentences that begin alike share states in the written graph (the decoder then keeps one
+    token for "my back" where it kept one per sentence), but every word string costs what it cost
+    before: template sentences, free words, a sentence left part-way, two sentences in one breath."""
+    import math
+
+    from backcoach.decodegraph import decoding_fst
+
+    for skill in (load_skill(BARISTA), None):
+        if skill is None:
+            (tmp_path / "skill.yaml").write_text(textwrap.dedent("""\
+                language: en
+                intents:
+                  KneeBend:
+                    data:
+                      - sentences:
+                          - "my back (is bad|hurts) when i bend my knee"
+                          - "my back hurts [a lot]"
+                  Order:
+                    data:
+                      - sentences:
+                          - "i would like [a] {drink} please"
+                          - "i would like to stretch"
+                lists:
+                  drink:
+                    values: ["flat white", "tea"]
+                """))
+            skill = load_skill(tmp_path)
+        graph = build(skill.intents)
+        words = sorted(graph.words()) + ["[unk]", "the", "and", "of"]
+        ids = {w: i + 1 for i, w in enumerate(words)}
+        unigrams = {ids["the"]: 3.0, ids["of"]: 4.0, ids["[unk]"]: 1.0}
+        plain = decoding_fst(graph, ids, {}, unigrams, merge=False)
+        merged = decoding_fst(graph, ids, {}, unigrams)
+        assert len(merged.arcs_from) < len(plain.arcs_from)
+        rng = random.Random(5)
+        for _ in range(150):
+            state, said = plain.start, []
+            while len(said) < 40:
+                if state in plain.finals and rng.random() < 0.3:
+                    break
+                label, _cost, state = rng.choice(plain.arcs_from[state])
+                said += [label] if label else []
+            if state not in plain.finals:
+                continue
+            cost = _best_cost(plain, said)
+            assert cost < math.inf
+            assert _best_cost(merged, said) == pytest.approx(cost, abs=1e-3), said
+        for _ in range(50):  # any words at all, mostly not a sentence
+            said = [ids[rng.choice(words)] for _ in range(rng.randint(1, 6))]
+            assert _best_cost(merged, said) == pytest.approx(_best_cost(plain, said), abs=1e-3), said
 
 
 def test_a_graph_built_with_other_costs_is_not_reused_from_the_cache(tmp_path, monkeypatch):
@@ -442,3 +521,4 @@ def test_first_person_reads_someone_elses_back_as_ones_own():
     assert len(spans) == len(words) and spans[0] == (0, 2)  # "my dad's" became "my"
     assert first_person("my wife says she's got a fever".split())[0] == "i've got a fever".split()
     assert first_person("why does my knee hurt".split())[0] == "why does my knee hurt".split()
+
