@@ -522,3 +522,47 @@ def test_first_person_reads_someone_elses_back_as_ones_own():
     assert first_person("my wife says she's got a fever".split())[0] == "i've got a fever".split()
     assert first_person("why does my knee hurt".split())[0] == "why does my knee hurt".split()
 
+
+def test_the_compact_graph_gives_every_alignment_the_same_cost(tmp_path):
+    """The alignment searches a minimal graph of each block's sentences when only a cost is
+    wanted: whatever is heard, every block, global or local, costs what the block itself costs."""
+    from backcoach.align import Aligner
+
+    (tmp_path / "skill.yaml").write_text(textwrap.dedent("""\
+        language: en
+        intents:
+          Remember:
+            data:
+              - sentences:
+                  - "remind me to {task} [please]"
+                  - "(remind|tell) me [later] to {task} at {hour}"
+          KneeBend:
+            data:
+              - sentences:
+                  - "[why does] my [lower] back (hurt|ache) when i bend my knee"
+                  - "my back (is bad|hurts) [a lot] when i (bend|kneel)"
+        lists:
+          task:
+            wildcard: true
+          hour:
+            values: ["noon", "six", "six thirty"]
+        """))
+    for skill in (load_skill(tmp_path), load_skill(BARISTA)):
+        graph = build(skill.intents)
+        aligner = Aligner(graph)
+        plain = Aligner(graph)
+        plain.compact = lambda block: (graph, block)
+        assert sum(aligner.compact(b)[1].end + 1 for b in graph.blocks) < graph.num_states
+        vocab = sorted(graph.words()) + ["the", "fridge", "and"]
+        rng = random.Random(7)
+        for _ in range(200):
+            words = [rng.choice(vocab) for _ in range(rng.randint(1, 10))]
+            ins = aligner.insert_costs(words, None)
+            for block in graph.blocks:
+                for local in (False, True):
+                    for bound in (float("inf"), 3.0):
+                        got = aligner.align(block, words, ins, local=local, bound=bound)
+                        want = plain.align(block, words, ins, local=local, bound=bound)
+                        assert (got is None) == (want is None), words
+                        if got is not None:
+                            assert got.cost == pytest.approx(want.cost) and got.block == block, words

@@ -84,6 +84,8 @@ class WordGraph:
     blocks: list[Block] = field(default_factory=list)
     slot_phrases: dict[str, dict[tuple[str, tuple[str, ...]], object]] = field(default_factory=dict)
     """intent -> {(slot name, words of a plain-text list value): the value it reports}."""
+    compact: dict[tuple[str, int], tuple[WordGraph, Block]] = field(default_factory=dict)
+    """(intent, data index) -> the block as `smallest` makes it, built with the graph."""
 
     @property
     def num_states(self) -> int:
@@ -333,6 +335,7 @@ def build(intents: Intents) -> WordGraph:
     for name, intent in intents.intents.items():
         for index, data in enumerate(intent.data):
             builder.add_intent_data(name, index, data)
+    graph.compact = {(block.intent, block.data_index): smallest(graph, block) for block in graph.blocks}
     return graph
 
 
@@ -350,3 +353,88 @@ def random_sentence(graph: WordGraph, block: Block, rng) -> tuple[str, dict[str,
             slots[arc.slot.name] = "something" if arc.slot.wildcard else arc.slot.value
         state = arc.target
     return " ".join(words), slots
+
+
+def smallest(graph: WordGraph, block: Block) -> tuple[WordGraph, Block]:
+    """`block` as the smallest graph that says exactly its word sequences, with no slot marks (so
+    only for costs): a deterministic graph through the empty arcs, then states with the same future
+    made one, so sentences that begin alike share states and so do those that end alike. States
+    are in topological order, its end last. `graph` and `block` themselves when that would not be
+    smaller."""
+    arcs_from = graph.arcs_from
+    closures: dict[int, frozenset[int]] = {}
+
+    def closure(states: set[int]) -> frozenset[int]:
+        seen, todo = set(states), list(states)
+        while todo:
+            for arc in arcs_from[todo.pop()]:
+                if arc.word == EPS and arc.target not in seen:
+                    seen.add(arc.target)
+                    todo.append(arc.target)
+        return frozenset(s for s in seen if s == block.end or any(a.word != EPS for a in arcs_from[s]))
+
+    first = closure({block.start})
+    subsets: dict[frozenset[int], int] = {first: 0}
+    moves: list[dict[str, int]] = []
+    finals: list[bool] = []
+    order = [first]
+    limit = 2 * (block.end - block.start + 1)
+    while len(moves) < len(order):
+        members = order[len(moves)]
+        by_word: dict[str, set[int]] = {}
+        for state in members:
+            for arc in arcs_from[state]:
+                if arc.word != EPS:
+                    by_word.setdefault(arc.word, set()).add(arc.target)
+        out: dict[str, int] = {}
+        for word, targets in by_word.items():
+            nxt = closures.get(min(targets)) if len(targets) == 1 else None
+            if nxt is None:
+                nxt = closure(targets)
+                if len(targets) == 1:
+                    closures[min(targets)] = nxt
+            if nxt not in subsets:
+                subsets[nxt] = len(order)
+                order.append(nxt)
+            out[word] = subsets[nxt]
+        moves.append(out)
+        finals.append(block.end in members)
+        if len(order) > limit:
+            return graph, block
+    # Same future, same state: each state after every state it leads to (subsets only lead to
+    # later-found subsets or back to none, as the block has no cycles).
+    post: list[int] = []
+    done: set[int] = set()
+    for root in range(len(order)):
+        if root in done:
+            continue
+        done.add(root)
+        stack = [(root, iter(sorted(moves[root].values())))]
+        while stack:
+            state, pending = stack[-1]
+            for target in pending:
+                if target not in done:
+                    done.add(target)
+                    stack.append((target, iter(sorted(moves[target].values()))))
+                    break
+            else:
+                stack.pop()
+                post.append(state)
+    same: dict[int, int] = {}
+    by_future: dict[tuple, int] = {}
+    for state in post:
+        future = (finals[state], tuple(sorted((w, same[t]) for w, t in moves[state].items())))
+        same[state] = by_future.setdefault(future, state)
+    kept = [state for state in reversed(post) if same[state] == state]  # topological order
+    if len(kept) + 1 >= block.end - block.start + 1:
+        return graph, block
+    number = {state: i for i, state in enumerate(kept)}
+    small = WordGraph(arcs_from=[[] for _ in range(len(kept) + 1)])
+    end = len(kept)
+    for state in kept:
+        here = number[state]
+        for word, target in sorted(moves[state].items()):
+            small.add(here, number[same[target]], word)
+        if finals[state]:
+            small.add(here, end)
+    return small, Block(block.intent, block.data_index, number[same[0]], end)
