@@ -396,11 +396,14 @@ def _word_pairs(graph: WordGraph, spoken: dict[str, list[str]],
                 ids: dict[str, int]) -> dict[tuple[int, ...], set[tuple[int, ...]]]:
     """Which word may follow which in the templates, each as the model hears it (words it cannot
     hear, empty arcs and wildcards are looked through)."""
+    known: dict[str, tuple[int, ...]] = {EPS: (), WILDCARD: ()}
+
     def heard(word: str) -> tuple[int, ...]:
-        if word in (EPS, WILDCARD):
-            return ()
-        words = spoken.get(word, [word])
-        return tuple(ids[w] for w in words) if all(w in ids for w in words) else ()
+        found = known.get(word)
+        if found is None:
+            words = spoken.get(word, [word])
+            found = known[word] = tuple(ids[w] for w in words) if all(w in ids for w in words) else ()
+        return found
 
     first: list[set[tuple[int, ...]]] = [set() for _ in range(graph.num_states)]
     for state in range(graph.num_states - 1, -1, -1):  # states are in topological order
