@@ -85,6 +85,7 @@ class Aligner:
         self._near_cache: dict[str, dict[str, float]] = {}
         self._subs_key: tuple | None = None
         self._subs: dict[str, list[float]] = {}
+        self._heard_at: dict[str, list[int]] = {}
         self._heaviest: dict[tuple[str, int], float] = {}
         self._through: dict[tuple[str, int], list[float]] = {}
 
@@ -192,6 +193,12 @@ class Aligner:
         key = (tuple(words), tuple(ins))
         if key != self._subs_key:  # substitution costs are shared by every block for one input
             self._subs_key, self._subs = key, {}
+            self._heard_at = {}  # template word -> positions of heard words that may stand for it
+            for j, heard in enumerate(words):
+                for word in (heard, *self.near(heard)):
+                    at = self._heard_at.setdefault(word, [])
+                    if not at or at[-1] != j:
+                        at.append(j)
         sub_cache, delete_costs = self._subs, self.delete_costs
         rows: dict[int, list[float]] = {}
         back: dict[int, list[tuple[int, int, Arc | None]]] = {}
@@ -207,16 +214,27 @@ class Aligner:
             if row is None:
                 continue
             brow = back.get(state) if trace else None
-            for i in range(1, n + 1):  # extra heard words, staying in this state
-                cand = row[i - 1] + ins[i - 1]
-                if cand < row[i]:
-                    row[i] = cand
-                    if brow is not None:
+            if brow is None:
+                before = row[0]
+                for i, step in enumerate(ins, 1):  # extra heard words, staying in this state
+                    before += step
+                    if before < row[i]:
+                        row[i] = before
+                    else:
+                        before = row[i]
+            else:
+                for i in range(1, n + 1):
+                    cand = row[i - 1] + ins[i - 1]
+                    if cand < row[i]:
+                        row[i] = cand
                         brow[i] = (state, i - 1, None)
             if state == block.end:
                 return self._finish(asked, row, back, words, local, trace, bound)
             limit = bound if state_bounds is None else min(bound, state_bounds[state - block.start])
-            active = [i for i, (cost, rest) in enumerate(zip(row, tail)) if cost + rest <= limit]
+            if tail[0]:
+                active = [i for i, (cost, rest) in enumerate(zip(row, tail)) if cost + rest <= limit]
+            else:  # nothing to add (a local search, or no bound)
+                active = [i for i, cost in enumerate(row) if cost <= limit]
             if not active:
                 continue
             for arc in graph.arcs_from[state]:
@@ -285,7 +303,8 @@ class Aligner:
         costs = self.costs
         dcost = self.delete_costs[word]
         out = []
-        for j, heard in enumerate(words):
+        for j in self._heard_at.get(word, ()):  # no other heard word is it or near it
+            heard = words[j]
             if heard == word:
                 out.append((j, 0.0))
                 continue
