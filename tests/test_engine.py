@@ -455,6 +455,19 @@ def test_merged_sentences_say_the_same_words_at_the_same_best_cost(tmp_path):
             assert _best_cost(merged, said) == pytest.approx(_best_cost(plain, said), abs=1e-3), said
 
 
+def test_sentences_that_would_grow_when_merged_are_written_as_they_are(monkeypatch):
+    """Merging has a ceiling: a graph it would blow up is written unmerged, not slowly."""
+    from backcoach import decodegraph
+
+    graph = build(load_skill(BARISTA).intents)
+    ids = {w: i + 1 for i, w in enumerate(sorted(graph.words()) + ["[unk]"])}
+    plain = decodegraph.decoding_fst(graph, ids, {}, merge=False)
+    assert len(decodegraph.decoding_fst(graph, ids, {}).arcs_from) < len(plain.arcs_from)
+    monkeypatch.setattr(decodegraph, "MERGE_LIMIT", -1)
+    unmerged = decodegraph.decoding_fst(graph, ids, {})
+    assert (unmerged.arcs_from, unmerged.finals) == (plain.arcs_from, plain.finals)
+
+
 def test_a_graph_built_with_other_costs_is_not_reused_from_the_cache(tmp_path, monkeypatch):
     """The cached model folder is keyed by the graph's costs too: a user whose cache holds a graph
     from an older version gets one built the new way, and an unchanged one is reused."""

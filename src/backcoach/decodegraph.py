@@ -161,6 +161,11 @@ def decoding_fst(graph: WordGraph, ids: dict[str, int], spoken: dict[str, list[s
     return _merge_sentences(fst, range(1, sentences_end)) if merge else fst
 
 
+MERGE_LIMIT = 2
+"""Merging can in principle multiply states (each set of sentences a prefix may still be in gets
+one); past this many times the sentences' own states, they are written unmerged."""
+
+
 def _merge_sentences(fst: Fst, part: range) -> Fst:
     """The same weighted language with `part` (the sentences: acyclic, entered only from the start)
     made deterministic: sentences that begin alike share their states, so the decoder keeps one
@@ -239,6 +244,9 @@ def _merge_sentences(fst: Fst, part: range) -> Fst:
         first, low = state_for(entry)
         out.add(out.start, 0, low, first)
     while todo:
+        if len(made) > MERGE_LIMIT * len(part) + 100:
+            log.debug("merging the sentences would grow the graph; writing them unmerged")
+            return fst
         here, members = todo.pop()
         moves: dict[int, dict[int, float]] = {}
         leave: dict[int, float] = {}
@@ -471,7 +479,8 @@ def skill_model_dir(model_dir: Path, graph: WordGraph, spoken: dict[str, list[st
 def _signature() -> str:
     """What the written graph depends on besides the skill and the model."""
     return repr((GRAPH_FORMAT, GARBAGE_ENTRY, GARBAGE_WORD, CHOICE_SCALE, NEXT_SENTENCE, CONNECTORS,
-                 COMMON_WORDS, FREE_ENTRY, SKILL_WORD_COST, PAIR_STEP, MID_SENTENCE_EXIT, RED_FLAG_WEIGHT))
+                 COMMON_WORDS, FREE_ENTRY, SKILL_WORD_COST, PAIR_STEP, MID_SENTENCE_EXIT, RED_FLAG_WEIGHT,
+                 MERGE_LIMIT))
 
 
 def _prune(base: Path, keep: Path) -> None:
