@@ -239,3 +239,28 @@ def test_a_broken_voice_still_prints_the_answer(tmp_path):
     assert "Traceback" not in proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("backcoach: could not speak the reply"), lines
+
+
+def test_an_order_with_a_pause_in_the_middle_keeps_the_slots_after_it(voices, tmp_path):
+    """A person who stops for a second mid-order ("a small mocha ... with a bit of brown sugar")
+    gives Vosk two utterances; the file is one request, so both halves' slots are read, and a red
+    flag said after a pause is still caught."""
+    from backcoach.assistant import Assistant
+
+    assistant = Assistant(Path(__file__).parent / "data" / "barista")
+    voice = voices[PIPER]
+    for name, first, second in [("mocha", "i'd like a small mocha", "with a bit of brown sugar"),
+                                ("iced", "may i have a medium iced coffee", "with lots of soy milk")]:
+        gap = np.zeros(int(1.2 * 16000), dtype=np.int16).tobytes()
+        pcm = voice.synthesize(first).to_pcm16_mono_16k() + gap + voice.synthesize(second).to_pcm16_mono_16k()
+        write_wav(tmp_path / f"{name}.wav", pcm, 16000)
+        heard = assistant.hear_file(tmp_path / f"{name}.wav")
+        assert len(heard.segments) == 2, heard.transcript  # the pause did split it
+        assert heard.result.intent == "orderDrink", heard.transcript
+        assert {"sugarAmount", "milkAmount"} & heard.result.slots.keys(), heard.result.slots
+    own = Assistant()
+    gap = np.zeros(int(1.2 * 16000), dtype=np.int16).tobytes()
+    pcm = (voice.synthesize("what stretches help my back").to_pcm16_mono_16k() + gap
+           + voice.synthesize("and i can't control my bladder").to_pcm16_mono_16k())
+    write_wav(tmp_path / "flag.wav", pcm, 16000)
+    assert own.hear_file(tmp_path / "flag.wav").result.intent == "RedFlag"

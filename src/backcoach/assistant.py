@@ -18,7 +18,7 @@ from .denoise import DenoiseConfig, NoiseSuppressor
 from .grammar import Grammar, build_grammar, model_key, model_vocabulary
 from .intents import FALLBACK, RED_FLAG, Skill, load_skill
 from .model import resolve_model
-from .nlu import IntentResult, Understander
+from .nlu import Hypothesis, IntentResult, Understander
 
 log = logging.getLogger("backcoach")
 
@@ -146,11 +146,25 @@ class Assistant:
         if not segments or level[0] < SILENCE_DBFS:
             result = IntentResult(text=transcript, intent=FALLBACK, confidence=1.0)
             return Heard(str(path), transcript if segments else "", result, seconds[0], segments)
-        results = [self.understand_transcript(s) for s in segments]
-        result = _pick(results)
+        result = self.understand_segments(segments)
         if len(segments) > 1:
             result.text = transcript
         return Heard(str(path), transcript, result, seconds[0], segments)
+
+    def understand_segments(self, segments: list[Transcript]) -> IntentResult:
+        """One file's utterances, as one request: a red flag in any of them or in the whole, else
+        the surest.
+
+        A pause of half a second ends an utterance in Vosk, so "a large latte ... with oat milk"
+        arrives in two; when the whole (all the words in order) means what the surest part means,
+        the whole is taken, with every slot from both parts."""
+        results = [self.understand_transcript(s) for s in segments]
+        result = _pick(results)
+        if len(segments) > 1 and result.intent != RED_FLAG:
+            whole = self.understand_transcript(_joined(segments))
+            if whole.intent == RED_FLAG or (whole.intent == result.intent != FALLBACK):
+                return whole
+        return result
 
     def hear_paths(self, paths: list[str]) -> Iterator[Heard | BackcoachError]:
         """Every WAV under the paths, in order; a bad file yields its error and the batch goes on."""
@@ -161,6 +175,17 @@ class Assistant:
                 yield self.hear_file(path)
             except BackcoachError as exc:
                 yield exc
+
+
+def _joined(segments: list[Transcript]) -> Transcript:
+    """Several utterances as one: each one's best reading, one after the other."""
+    tops = [s.hypotheses[0] if s.hypotheses else Hypothesis(s.text.split()) for s in segments]
+    words = [w for h in tops for w in h.words]
+    confidences = None
+    if all(h.confidences is not None for h in tops):
+        confidences = [c for h in tops for c in h.confidences or []]
+    return Transcript(" ".join(s.text for s in segments), [Hypothesis(words, confidences)],
+                      segments[0].start, segments[-1].end)
 
 
 def _pick(results: list[IntentResult]) -> IntentResult:
