@@ -111,6 +111,31 @@ def test_stop_while_talking_cuts_the_reply_within_300_ms(assistant, speaker, rep
     assert loop.stop_reason != "goodbye"  # "stop" silences the reply; it does not end the session
 
 
+@pytest.mark.parametrize("first, second, intent", [
+    ("what is the", "sciatic nerve", "SciaticNerve"),
+    ("how should i", "sit at my desk", "PostureTips"),
+])
+def test_a_pause_to_think_inside_a_question_does_not_end_it(assistant, speaker, reply_voice,
+                                                             tmp_path, first, second, intent):
+    # Before, the 0.9 s pause ended the request: "what is the" became "what is next" (the Next
+    # intent), and "how should i" an "I didn't catch that".
+    script = (Script(speaker).pause(0.5).say("hey coach").pause(0.8).say(first).pause(0.9)
+              .say(second).pause(4))
+    loop = run(assistant, reply_voice, script.write(tmp_path / "in.wav"))
+    assert intents(loop) == [intent], loop.events.named("intent")
+    heard = loop.events.named("speech_end")[0]
+    # ...and the answer still comes soon after the question's last word.
+    assert heard["t"] - script.ends[second] < 1.0, heard
+
+
+def test_a_finished_question_is_answered_without_waiting_for_more(assistant, speaker,
+                                                                  reply_voice, tmp_path):
+    script = Script(speaker).pause(0.5).say("hey coach").pause(0.8).say("how should i sit").pause(3)
+    loop = run(assistant, reply_voice, script.write(tmp_path / "in.wav"))
+    assert intents(loop) == ["PostureTips"]
+    assert loop.events.named("speech_end")[0]["t"] - script.ends["how should i sit"] < 0.9
+
+
 def test_speech_without_the_wake_phrase_is_ignored(assistant, speaker, reply_voice, tmp_path):
     wav = Script(speaker).pause(0.5).say("what is the sciatic nerve").pause(3).write(tmp_path / "in.wav")
     loop = run(assistant, reply_voice, wav)

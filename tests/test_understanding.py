@@ -405,3 +405,12 @@ def test_red_flag_search_prunes_by_the_heaviest_path_through_each_state(understa
             assert pruned.template_words == plain.template_words
     assert found >= 3 and near >= 1
     assert understander.find_red_flag(Hypothesis(heard)) is not None
+
+
+def test_words_that_stop_mid_request_are_told_from_a_finished_one():
+    from backcoach.text import unfinished
+
+    for words in ("how should i", "what is the", "a large latte with", "when should i see a"):
+        assert unfinished(words.split()), words
+    for words in ("how should i sit", "what can you do", "stop", ""):
+        assert not unfinished(words.split()), words

@@ -151,18 +151,21 @@ class Assistant:
             result.text = transcript
         return Heard(str(path), transcript, result, seconds[0], segments)
 
-    def understand_segments(self, segments: list[Transcript]) -> IntentResult:
+    def understand_segments(self, segments: list[Transcript], cut: bool = False) -> IntentResult:
         """One file's utterances, as one request: a red flag in any of them or in the whole, else
         the surest.
 
         A pause of half a second ends an utterance in Vosk, so "a large latte ... with oat milk"
         arrives in two; when the whole (all the words in order) means what the surest part means,
-        the whole is taken, with every slot from both parts."""
+        the whole is taken, with every slot from both parts. `cut`: the parts are known to be one
+        request cut at a pause to think ("how should i ... sit at my desk"), so whatever the whole
+        means is taken."""
         results = [self.understand_transcript(s) for s in segments]
         result = _pick(results)
         if len(segments) > 1 and result.intent != RED_FLAG:
             whole = self.understand_transcript(_joined(segments))
-            if whole.intent == RED_FLAG or (whole.intent == result.intent != FALLBACK):
+            if whole.intent == RED_FLAG or (whole.intent == result.intent != FALLBACK) \
+                    or (cut and whole.intent != FALLBACK):
                 return whole
         return result
 

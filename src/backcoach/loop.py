@@ -23,8 +23,8 @@ from .errors import BackcoachError
 from .events import Events
 from .intents import FALLBACK
 from .liveaudio import RATE, Sink, Source
-from .nlu import IntentResult
-from .text import words_of
+from .nlu import Hypothesis, IntentResult
+from .text import unfinished, words_of
 from .wake import DEFAULT_WAKE, Detection, WakeListener, listening_tone
 
 log = logging.getLogger("backcoach")
@@ -49,6 +49,10 @@ class LoopOptions:
     """...and the input below the speech level this long."""
     stale_partial: float = 1.2
     """Or the partial result unchanged this long whatever the level (a noisy room)."""
+    hold_silence: float = 1.5
+    """When the words so far stop where a request seldom ends ("how should i ..."), the partial
+    result must stay unchanged this long instead (and `stale_partial` grows by as much): a pause
+    to think is not the end."""
     max_utterance: float = 15.0
     speech_dbfs: float = -45.0
     """The input level that counts as speech (raised automatically above a noisy room's floor)."""
@@ -107,6 +111,10 @@ class _Listen:
     last_voice: float = 0.0
     """Stream time of the end of the last block above the speech level."""
     speech_start: float = 0.0
+    open: bool = False
+    """The words stopped where a request seldom ends: wait `hold_silence` for more."""
+    held: list[Transcript] = field(default_factory=list)
+    """Utterances the recogniser ended at such a pause: the request's first part(s)."""
 
 
 class _Inline(Executor):
@@ -242,6 +250,11 @@ class Loop:
             log.debug("ignoring '%s' heard while saying it", det.text)
             return False
         if det.kind == "wake":
+            if not talking and self.listen is not None and self.listen.started:
+                # Already hearing a question: a question's own words can sound like the phrase
+                # ("how should i" to the tiny wake grammar), and starting over would lose them.
+                log.debug("ignoring '%s' heard inside a question", det.text)
+                return False
             if talking or self.hold is not None:
                 self._barge_in(det)
             self.emit("wake", phrase=det.text, audio_end=round(det.end, 3))
@@ -288,24 +301,45 @@ class Loop:
         end = self.pos if end is None else end
         if voiced:
             listen.last_voice = end
+        o = self.options
         result = self.rec.accept(pcm)
-        if result is not None:
-            if _real_words(result.text):
+        if result is not None:  # the recogniser's own end of an utterance (half a second of quiet)
+            words = _real_words(result.text)
+            if words:
                 self._speech_started(listen, end)
+                said = _real_words(listen.partial)
+                if unfinished(words) or unfinished(said):
+                    # "how should i ..." and a pause to think: keep it, and hear the rest with it;
+                    # as the words stood before the end of the utterance rounded them off into a
+                    # whole sentence ("what is the" became "what is next").
+                    listen.held.append(result if unfinished(words)
+                                       else Transcript(" ".join(said), [Hypothesis(said)]))
+                    listen.open, listen.partial = True, ""
+                    return
                 self._utterance(result)
             return
         partial = self.rec.partial()
         if partial != listen.partial:
             listen.partial, listen.changed = partial, end
-        if not _real_words(partial):
-            if not listen.started and listen.deadline is not None and self.now >= listen.deadline:
+        unchanged, silent = end - listen.changed, end - listen.last_voice
+        words = _real_words(partial)
+        if not words:
+            if listen.held:  # the start of a request, and quiet since
+                if (unchanged >= o.hold_silence and silent >= o.quiet) \
+                        or unchanged >= o.stale_partial + o.hold_silence:
+                    self._utterance(self.rec.finish())
+            elif not listen.started and listen.deadline is not None and self.now >= listen.deadline:
                 self.emit("timeout", mode=listen.reason)
                 self._after_timeout()
             return
+        # Unfinished words at any moment since the voice stopped count: in the pause the decoder
+        # may round "how should i" off into a whole sentence ("how should i say").
+        listen.open = unfinished(words) if voiced else (listen.open or unfinished(words))
         self._speech_started(listen, end)
-        o = self.options
-        unchanged, silent = end - listen.changed, end - listen.last_voice
-        if (unchanged >= o.end_silence and silent >= o.quiet) or unchanged >= o.stale_partial \
+        enough, stale = o.end_silence, o.stale_partial
+        if unchanged >= enough and listen.open:
+            enough, stale = max(enough, o.hold_silence), stale + o.hold_silence
+        if (unchanged >= enough and silent >= o.quiet) or unchanged >= stale \
                 or end - listen.speech_start >= o.max_utterance:
             self._utterance(self.rec.finish())
 
@@ -317,12 +351,14 @@ class Loop:
     def _utterance(self, transcript: Transcript) -> None:
         listen = self.listen
         self.listen = None
-        text = " ".join(_real_words(transcript.text))
+        parts = [*(listen.held if listen else []), transcript]
+        parts = [part for part in parts if _real_words(part.text)]
+        text = " ".join(" ".join(_real_words(part.text)) for part in parts)
         self.emit("speech_end", text=text, audio_end=round(listen.last_voice, 3) if listen else None)
         if not text:
             self._resume_listening(listen)
             return
-        result = self.assistant.understand_transcript(transcript)
+        result = self.assistant.understand_segments(parts, cut=True)  # one part: as it is
         in_routine = self.dialogue.routine is not None
         if in_routine and result.intent == FALLBACK and not result.red_flag:
             # Someone holding a stretch grunts or talks to the room: keep counting.
