@@ -26,6 +26,8 @@ class Transcript:
     """Seconds from the start of the stream to the first word (0 when nothing was heard)."""
     end: float = 0.0
     """Seconds from the start of the stream to the end of the last word."""
+    durations: list[float] = field(default_factory=list)
+    """How long each word of the best reading lasted (empty when Vosk gave no times)."""
 
 
 def load_model(model_dir: Path):  # -> vosk.Model
@@ -105,6 +107,7 @@ class Recognizer:
             alternatives = [{"text": data.get("text", ""), "result": data.get("result", [])}]
         hypotheses: list[Hypothesis] = []
         start = end = 0.0
+        durations: list[float] = []
         for rank, alt in enumerate(alternatives):
             words = words_of(alt.get("text", ""))
             timed = alt.get("result") or []
@@ -117,8 +120,11 @@ class Recognizer:
             if rank == 0 and timed:
                 start = float(timed[0].get("start", 0.0))  # Vosk times count from creation
                 end = float(timed[-1].get("end", 0.0))
+                if len(timed) == len(words):
+                    durations = [float(w.get("end", 0.0)) - float(w.get("start", 0.0)) for w in timed]
         text = " ".join(hypotheses[0].words) if hypotheses else ""
-        return Transcript(text=text, hypotheses=hypotheses, start=start, end=end)
+        return Transcript(text=text, hypotheses=hypotheses, start=start, end=end,
+                          durations=durations if hypotheses and hypotheses[0].rank == 0 else [])
 
 
 def transcribe(recognizer: Recognizer, chunks: Iterable[bytes]) -> Iterator[Transcript]:

@@ -15,8 +15,9 @@ from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .asr import Transcript
-from .assistant import Assistant
+from .align import UNKNOWN_WORD
+from .asr import Recognizer, Transcript, transcribe
+from .assistant import PAD_END, Assistant
 from .audio import AudioChunk, signal_level_dbfs
 from .dialogue import Dialogue, Reply
 from .errors import BackcoachError
@@ -50,9 +51,9 @@ class LoopOptions:
     stale_partial: float = 1.2
     """Or the partial result unchanged this long whatever the level (a noisy room)."""
     hold_silence: float = 1.5
-    """When the words so far stop where a request seldom ends ("how should i ..."), the partial
-    result must stay unchanged this long instead (and `stale_partial` grows by as much): a pause
-    to think is not the end."""
+    """When the words stop where a request seldom ends ("how should i ..."), how long the loop
+    waits for the rest (since the words last changed; in a noisy room `stale_partial` more): a
+    pause to think is not the end."""
     max_utterance: float = 15.0
     speech_dbfs: float = -45.0
     """The input level that counts as speech (raised automatically above a noisy room's floor)."""
@@ -111,10 +112,10 @@ class _Listen:
     last_voice: float = 0.0
     """Stream time of the end of the last block above the speech level."""
     speech_start: float = 0.0
-    open: bool = False
-    """The words stopped where a request seldom ends: wait `hold_silence` for more."""
     held: list[Transcript] = field(default_factory=list)
-    """Utterances the recogniser ended at such a pause: the request's first part(s)."""
+    """Utterances that stopped where a request seldom ends: the request's first part(s)."""
+    audio: list[tuple[bytes, bool]] = field(default_factory=list)
+    """What the recogniser was fed (and whether each block was voiced), to hear it again."""
 
 
 class _Inline(Executor):
@@ -137,6 +138,63 @@ def split_sentences(text: str) -> list[str]:
 
 def _real_words(text: str) -> list[str]:
     return words_of(text.replace("[unk]", " "))
+
+
+ROUNDED_WORD_SECONDS = 0.8
+"""A word the recogniser says lasted longer than this, after words that stop mid-request, was
+made up to end the utterance on a whole sentence over the silence ("how should i" -> "how should i
+say"); a real last word that the partial result had not shown yet ("... connected to my back")
+lasts about 0.4 s."""
+
+
+GAP_KEPT = 0.15
+"""Seconds kept at each end of a quiet stretch longer than twice this, when a request cut at a
+pause is heard again (Vosk ends an utterance after half a second of quiet)."""
+LEAD_IN_BYTES = int(2.0 * RATE) * 2
+"""Audio kept from before the first word shows, for hearing a request again (a word shows in the
+partial result up to half a second after it began; at 0.5 s "what is the" was cut to "this")."""
+
+
+def _close_gaps(blocks: list[tuple[bytes, bool]]) -> bytes:
+    """The audio with every quiet stretch longer than 2 x GAP_KEPT cut down to its two ends."""
+    keep = int(GAP_KEPT * RATE) * 2
+    out: list[bytes] = []
+    quiet: list[bytes] = []
+    for pcm, voiced in [*blocks, (b"", True)]:
+        if not voiced:
+            quiet.append(pcm)
+            continue
+        run = b"".join(quiet)
+        out.append(run if len(run) <= 2 * keep else run[:keep] + run[-keep:])
+        quiet = []
+        out.append(pcm)
+    return b"".join(out)
+
+
+SURE_WORD = 0.5
+"""A last word heard with less confidence than this does not count as stopping mid-request: a
+breath after "what causes lower back pain" was heard as "the" (confidence 0.23)."""
+
+
+def _ends_open(result: Transcript) -> bool:
+    """Whether an utterance's words stop where a request seldom ends, on a word surely heard."""
+    best = result.hypotheses[0] if result.hypotheses else None
+    if best is None or not unfinished(best.words):
+        return False
+    return best.confidences is None or best.confidences[-1] >= SURE_WORD
+
+
+def _rounded_off(said: list[str], result: Transcript) -> bool:
+    """Whether the end of an utterance changed the words it had (`said`, which stop mid-request)
+    into a whole sentence, rather than adding the words spoken after them: "what is the" became
+    "what is next", or "how should i" "how should i say" with a long made-up last word."""
+    tokens = result.text.split()
+    durations = result.durations if len(result.durations) == len(tokens) else [0.0] * len(tokens)
+    timed = [(w, d) for w, d in zip(tokens, durations) if w != UNKNOWN_WORD]
+    said = [w for w in said if w != UNKNOWN_WORD]
+    if [w for w, _ in timed[:len(said)]] != said:
+        return True
+    return any(seconds > ROUNDED_WORD_SECONDS for _, seconds in timed[len(said):])
 
 
 class Loop:
@@ -175,6 +233,8 @@ class Loop:
         self.done = False
         self.stop_reason = ""
         self._ids = 0
+        self._second: Recognizer | None = None
+        """A recogniser for hearing a request cut at a pause again (made when first needed)."""
 
     # -- the run --------------------------------------------------------------------------------
     def emit(self, event: str, **fields) -> None:
@@ -301,29 +361,22 @@ class Loop:
         end = self.pos if end is None else end
         if voiced:
             listen.last_voice = end
+        listen.audio.append((pcm, voiced))
+        if not listen.started:  # keep only the lead-in before the first word
+            while len(listen.audio) > 1 and sum(len(b) for b, _ in listen.audio[1:]) >= LEAD_IN_BYTES:
+                listen.audio.pop(0)
         o = self.options
         result = self.rec.accept(pcm)
         if result is not None:  # the recogniser's own end of an utterance (half a second of quiet)
-            words = _real_words(result.text)
-            if words:
+            if _real_words(result.text):
                 self._speech_started(listen, end)
-                said = _real_words(listen.partial)
-                if unfinished(words) or unfinished(said):
-                    # "how should i ..." and a pause to think: keep it, and hear the rest with it;
-                    # as the words stood before the end of the utterance rounded them off into a
-                    # whole sentence ("what is the" became "what is next").
-                    listen.held.append(result if unfinished(words)
-                                       else Transcript(" ".join(said), [Hypothesis(said)]))
-                    listen.open, listen.partial = True, ""
-                    return
-                self._utterance(result)
+                self._end_or_hold(listen, result)
             return
         partial = self.rec.partial()
         if partial != listen.partial:
             listen.partial, listen.changed = partial, end
         unchanged, silent = end - listen.changed, end - listen.last_voice
-        words = _real_words(partial)
-        if not words:
+        if not _real_words(partial):
             if listen.held:  # the start of a request, and quiet since
                 if (unchanged >= o.hold_silence and silent >= o.quiet) \
                         or unchanged >= o.stale_partial + o.hold_silence:
@@ -332,16 +385,23 @@ class Loop:
                 self.emit("timeout", mode=listen.reason)
                 self._after_timeout()
             return
-        # Unfinished words at any moment since the voice stopped count: in the pause the decoder
-        # may round "how should i" off into a whole sentence ("how should i say").
-        listen.open = unfinished(words) if voiced else (listen.open or unfinished(words))
         self._speech_started(listen, end)
-        enough, stale = o.end_silence, o.stale_partial
-        if unchanged >= enough and listen.open:
-            enough, stale = max(enough, o.hold_silence), stale + o.hold_silence
-        if (unchanged >= enough and silent >= o.quiet) or unchanged >= stale \
-                or end - listen.speech_start >= o.max_utterance:
+        if end - listen.speech_start >= o.max_utterance:
             self._utterance(self.rec.finish())
+        elif (unchanged >= o.end_silence and silent >= o.quiet) or unchanged >= o.stale_partial:
+            self._end_or_hold(listen, self.rec.finish())
+
+    def _end_or_hold(self, listen: _Listen, result: Transcript) -> None:
+        """The end of an utterance: the end of the request, unless its words stop where a request
+        seldom ends ("how should i ..."): then it is kept, to be read with what comes after the
+        pause (as the words stood, if ending the utterance rounded them off into a sentence)."""
+        said = _real_words(listen.partial)
+        rounded = unfinished(said) and _rounded_off(said, result)
+        if not rounded and not _ends_open(result):
+            self._utterance(result)
+            return
+        listen.held.append(Transcript(" ".join(said), [Hypothesis(said)]) if rounded else result)
+        listen.partial = ""
 
     def _speech_started(self, listen: _Listen, end: float) -> None:
         if not listen.started:
@@ -358,7 +418,10 @@ class Loop:
         if not text:
             self._resume_listening(listen)
             return
-        result = self.assistant.understand_segments(parts, cut=True)  # one part: as it is
+        if len(parts) > 1:
+            result = self._rejoined(listen, parts)
+        else:
+            result = self.assistant.understand_transcript(parts[0])
         in_routine = self.dialogue.routine is not None
         if in_routine and result.intent == FALLBACK and not result.red_flag:
             # Someone holding a stretch grunts or talks to the room: keep counting.
@@ -368,6 +431,22 @@ class Loop:
             return
         self._clear_output()
         self._respond(result)
+
+    def _rejoined(self, listen: _Listen, parts: list[Transcript]) -> IntentResult:
+        """A request cut at a pause to think, understood from its audio heard again with the
+        pause shortened, as one utterance: the part after a pause, heard alone, is heard as a
+        sentence of its own ("sciatic nerve" as "sorry what did you"). A red flag in any part as
+        first heard still counts."""
+        if self._second is None:
+            self._second = self.assistant.new_recognizer()
+        again = [t for t in transcribe(self._second, [_close_gaps(listen.audio), PAD_END])
+                 if _real_words(t.text)]
+        result = self.assistant.understand_segments(again, cut=True) if again else None
+        if result is None or not result.red_flag:
+            first = self.assistant.understand_segments(parts, cut=True)
+            if result is None or first.red_flag:
+                result = first
+        return result
 
     def _resume_listening(self, listen: _Listen | None) -> None:
         reason = listen.reason if listen else "follow_up"
