@@ -114,6 +114,8 @@ def test_stop_while_talking_cuts_the_reply_within_300_ms(assistant, speaker, rep
 @pytest.mark.parametrize("first, second, intent", [
     ("what is the", "sciatic nerve", "SciaticNerve"),
     ("how should i", "sit at my desk", "PostureTips"),
+    ("i'd like to know", "how i should sit at my desk", "PostureTips"),
+    ("my back is bad and", "i can't control my bladder", "RedFlag"),
 ])
 def test_a_pause_to_think_inside_a_question_does_not_end_it(assistant, speaker, reply_voice,
                                                              tmp_path, first, second, intent):
@@ -216,3 +218,35 @@ def test_the_network_really_is_blocked_in_cli_runs():
     from conftest import offline_env
     proc = subprocess.run([_sys.executable, "-c", code], capture_output=True, text=True, env=offline_env())
     assert proc.stdout.startswith("blocked")
+
+
+def _heard(words: str, durations: list[float], confidences: list[float] | None = None):
+    from backcoach.asr import Transcript
+    from backcoach.nlu import Hypothesis
+
+    return Transcript(words, [Hypothesis(words.split(), confidences)], durations=durations)
+
+
+def test_the_end_of_an_utterance_tells_a_made_up_last_word_from_a_real_one():
+    from backcoach.endpoint import ends_open, rounded_off
+
+    said = "how should i".split()
+    assert rounded_off(said, _heard("how should i say", [0.3, 0.3, 0.2, 1.2]))  # over the silence
+    assert rounded_off("what is the".split(), _heard("what is next", [0.3, 0.2, 0.2]))
+    assert not rounded_off("connected to my".split(), _heard("connected to my back", [0.5, 0.1, 0.2, 0.4]))
+    assert ends_open(_heard("how should i", [0.3, 0.3, 0.2], [1.0, 1.0, 1.0]))
+    assert not ends_open(_heard("what causes lower back pain the", [0.3] * 6, [1.0] * 5 + [0.23]))
+    assert not ends_open(_heard("how should i sit", [0.3] * 4, [1.0] * 4))
+
+
+def test_a_request_heard_again_keeps_each_pause_short():
+    from backcoach.endpoint import GAP_KEPT, close_gaps
+
+    rate = 16000
+    speech, pause = b"\x01\x00" * rate, bytes(2 * rate)  # one second of each
+    joined = close_gaps([(speech, True), (pause, False), (pause, False), (speech, True)], rate)
+    kept = 2 * int(GAP_KEPT * rate) * 2
+    assert len(joined) == 2 * len(speech) + kept
+    assert joined[:len(speech)] == speech and joined[-len(speech):] == speech
+    short = [(speech, True), (bytes(kept), False), (speech, True)]
+    assert close_gaps(short, rate) == speech + bytes(kept) + speech

@@ -410,7 +410,8 @@ def test_red_flag_search_prunes_by_the_heaviest_path_through_each_state(understa
 def test_words_that_stop_mid_request_are_told_from_a_finished_one():
     from backcoach.text import unfinished
 
-    for words in ("how should i", "what is the", "a large latte with", "when should i see a"):
+    for words in ("how should i", "what is the", "a large latte with", "when should i see a",
+                  "um i was wondering", "i'd like to know"):
         assert unfinished(words.split()), words
-    for words in ("how should i sit", "what can you do", "stop", ""):
+    for words in ("how should i sit", "what can you do", "stop", "", "okay", "sorry", "all right"):
         assert not unfinished(words.split()), words

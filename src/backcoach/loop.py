@@ -15,11 +15,11 @@ from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .align import UNKNOWN_WORD
 from .asr import Recognizer, Transcript, transcribe
 from .assistant import PAD_END, Assistant
 from .audio import AudioChunk, signal_level_dbfs
 from .dialogue import Dialogue, Reply
+from .endpoint import close_gaps, ends_open, rounded_off
 from .errors import BackcoachError
 from .events import Events
 from .intents import FALLBACK
@@ -31,6 +31,9 @@ from .wake import DEFAULT_WAKE, Detection, WakeListener, listening_tone
 log = logging.getLogger("backcoach")
 
 BUFFER_SECONDS = 3.0
+LEAD_IN_BYTES = int(2.0 * RATE) * 2
+"""Audio kept from before the first word shows, for hearing a request again (a word shows in the
+partial result up to half a second after it began; at 0.5 s "what is the" was cut to "this")."""
 
 
 @dataclass
@@ -138,63 +141,6 @@ def split_sentences(text: str) -> list[str]:
 
 def _real_words(text: str) -> list[str]:
     return words_of(text.replace("[unk]", " "))
-
-
-ROUNDED_WORD_SECONDS = 0.8
-"""A word the recogniser says lasted longer than this, after words that stop mid-request, was
-made up to end the utterance on a whole sentence over the silence ("how should i" -> "how should i
-say"); a real last word that the partial result had not shown yet ("... connected to my back")
-lasts about 0.4 s."""
-
-
-GAP_KEPT = 0.15
-"""Seconds kept at each end of a quiet stretch longer than twice this, when a request cut at a
-pause is heard again (Vosk ends an utterance after half a second of quiet)."""
-LEAD_IN_BYTES = int(2.0 * RATE) * 2
-"""Audio kept from before the first word shows, for hearing a request again (a word shows in the
-partial result up to half a second after it began; at 0.5 s "what is the" was cut to "this")."""
-
-
-def _close_gaps(blocks: list[tuple[bytes, bool]]) -> bytes:
-    """The audio with every quiet stretch longer than 2 x GAP_KEPT cut down to its two ends."""
-    keep = int(GAP_KEPT * RATE) * 2
-    out: list[bytes] = []
-    quiet: list[bytes] = []
-    for pcm, voiced in [*blocks, (b"", True)]:
-        if not voiced:
-            quiet.append(pcm)
-            continue
-        run = b"".join(quiet)
-        out.append(run if len(run) <= 2 * keep else run[:keep] + run[-keep:])
-        quiet = []
-        out.append(pcm)
-    return b"".join(out)
-
-
-SURE_WORD = 0.5
-"""A last word heard with less confidence than this does not count as stopping mid-request: a
-breath after "what causes lower back pain" was heard as "the" (confidence 0.23)."""
-
-
-def _ends_open(result: Transcript) -> bool:
-    """Whether an utterance's words stop where a request seldom ends, on a word surely heard."""
-    best = result.hypotheses[0] if result.hypotheses else None
-    if best is None or not unfinished(best.words):
-        return False
-    return best.confidences is None or best.confidences[-1] >= SURE_WORD
-
-
-def _rounded_off(said: list[str], result: Transcript) -> bool:
-    """Whether the end of an utterance changed the words it had (`said`, which stop mid-request)
-    into a whole sentence, rather than adding the words spoken after them: "what is the" became
-    "what is next", or "how should i" "how should i say" with a long made-up last word."""
-    tokens = result.text.split()
-    durations = result.durations if len(result.durations) == len(tokens) else [0.0] * len(tokens)
-    timed = [(w, d) for w, d in zip(tokens, durations) if w != UNKNOWN_WORD]
-    said = [w for w in said if w != UNKNOWN_WORD]
-    if [w for w, _ in timed[:len(said)]] != said:
-        return True
-    return any(seconds > ROUNDED_WORD_SECONDS for _, seconds in timed[len(said):])
 
 
 class Loop:
@@ -396,8 +342,8 @@ class Loop:
         seldom ends ("how should i ..."): then it is kept, to be read with what comes after the
         pause (as the words stood, if ending the utterance rounded them off into a sentence)."""
         said = _real_words(listen.partial)
-        rounded = unfinished(said) and _rounded_off(said, result)
-        if not rounded and not _ends_open(result):
+        rounded = unfinished(said) and rounded_off(said, result)
+        if not rounded and not ends_open(result):
             self._utterance(result)
             return
         listen.held.append(Transcript(" ".join(said), [Hypothesis(said)]) if rounded else result)
@@ -435,17 +381,16 @@ class Loop:
     def _rejoined(self, listen: _Listen, parts: list[Transcript]) -> IntentResult:
         """A request cut at a pause to think, understood from its audio heard again with the
         pause shortened, as one utterance: the part after a pause, heard alone, is heard as a
-        sentence of its own ("sciatic nerve" as "sorry what did you"). A red flag in any part as
-        first heard still counts."""
+        sentence of its own ("sciatic nerve" as "sorry what did you"). The parts as first heard
+        count when that is not understood, and a red flag in them always does."""
         if self._second is None:
             self._second = self.assistant.new_recognizer()
-        again = [t for t in transcribe(self._second, [_close_gaps(listen.audio), PAD_END])
+        again = [t for t in transcribe(self._second, [close_gaps(listen.audio, RATE), PAD_END])
                  if _real_words(t.text)]
-        result = self.assistant.understand_segments(again, cut=True) if again else None
-        if result is None or not result.red_flag:
-            first = self.assistant.understand_segments(parts, cut=True)
-            if result is None or first.red_flag:
-                result = first
+        first = self.assistant.understand_segments(parts, cut=True)
+        result = self.assistant.understand_segments(again, cut=True) if again else first
+        if first.red_flag and not result.red_flag or result.intent == FALLBACK:
+            return first
         return result
 
     def _resume_listening(self, listen: _Listen | None) -> None:

@@ -32,9 +32,13 @@ OPEN_ENDINGS = frozenset(
 
 
 def unfinished(words: list[str]) -> bool:
-    """Whether heard words stop where a request hardly ever ends ("how should i", "a latte with").
-    Not whether a template may end there: optional parts let backcoach's end on "for" and "the"."""
-    return bool(words) and words[-1] in OPEN_ENDINGS
+    """Whether heard words stop where a request seldom ends ("how should i", "a latte with"), or
+    are only a way of opening one ("i was wondering", "i'd like to know"; not a short "okay" or
+    "sorry", which can be all there is). Not whether a template may end there: optional parts let
+    backcoach's end on "for" and "the"."""
+    if not words:
+        return False
+    return words[-1] in OPEN_ENDINGS or (len(words) >= 3 and lead_in_length(words) == len(words))
 
 # Ways of opening a request that say nothing about what is asked ("i was wondering why ...").
 # Said first (after any "um" or "so"), their words cost little to leave out of a template.
