@@ -340,11 +340,12 @@ class Loop:
     def _end_or_hold(self, listen: _Listen, result: Transcript) -> None:
         """The end of an utterance: the end of the request, unless its words stop where a request
         seldom ends ("how should i ..."): then it is kept, to be read with what comes after the
-        pause (as the words stood, if ending the utterance rounded them off into a sentence)."""
+        pause (as the words stood, if ending the utterance rounded them off into a sentence).
+        Only one such pause is waited out."""
         said = _real_words(listen.partial)
         rounded = unfinished(said) and rounded_off(said, result)
-        if not rounded and not ends_open(result):
-            self._utterance(result)
+        if listen.held or not (rounded or ends_open(result)):  # one pause to think, not more:
+            self._utterance(result)  # words after one, heard alone, often end in a stray "or"
             return
         listen.held.append(Transcript(" ".join(said), [Hypothesis(said)]) if rounded else result)
         listen.partial = ""
