@@ -394,7 +394,8 @@ def test_red_flag_search_prunes_by_the_heaviest_path_through_each_state(understa
         limits = [0.2 * w for w in through]
         for words in inputs:
             ins = aligner.insert_costs(words, None)
-            plain = aligner.align(block, words, ins, local=True, trace=True)
+            unpruned = [float("inf")] * (block.end - block.start + 1)  # the block itself, not its smallest graph
+            plain = aligner.align(block, words, ins, local=True, trace=True, state_bounds=unpruned)
             weight = sum(aligner.costs.weight(w) for w in plain.template_words) if plain else 0.0
             if plain is None or plain.cost > 0.2 * weight:
                 continue
@@ -405,6 +406,28 @@ def test_red_flag_search_prunes_by_the_heaviest_path_through_each_state(understa
             assert pruned.template_words == plain.template_words
     assert found >= 3 and near >= 1
     assert understander.find_red_flag(Hypothesis(heard)) is not None
+
+
+def test_a_block_without_slots_is_traced_in_its_smallest_graph(understander):
+    """Tracing (which template words matched) searches the smallest graph of a block that reads no
+    slot: the same cost as the block itself gives, along a sentence the block can say; the exact
+    matcher is not asked about words no template has."""
+    aligner = understander.aligner
+    plain = [b for b in understander.graph.blocks if not aligner.has_slots(b)]
+    slotted = [b for b in understander.graph.blocks if aligner.has_slots(b)]
+    assert plain and slotted
+    for words in (["why", "does", "my", "back", "hurt", "when", "i", "bend", "my", "knee"],
+                  ["what", "is", "the", "sciatic", "nerve"], ["say", "that", "again"], ["tell", "me", "a", "joke"]):
+        ins = aligner.insert_costs(words, None)
+        for block in plain:
+            traced = aligner.align(block, words, ins, trace=True)
+            assert traced.cost == pytest.approx(aligner.align(block, words, ins).cost)
+            sentence = " ".join(traced.template_words)
+            if sentence and block.intent != "Fallback":
+                assert understander.understand(sentence).intent == block.intent, sentence
+    assert understander.exact_words is not None and "sciatic" in understander.exact_words
+    assert understander._exact("what is the sciatic nerve", "", 1.0).intent == "SciaticNerve"
+    assert understander._exact("what is the sciatic zebra", "", 1.0) is None
 
 
 def test_words_that_stop_mid_request_are_told_from_a_finished_one():

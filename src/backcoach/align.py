@@ -88,6 +88,7 @@ class Aligner:
         self._heard_at: dict[str, list[int]] = {}
         self._heaviest: dict[tuple[str, int], float] = {}
         self._through: dict[tuple[str, int], list[float]] = {}
+        self._slotted: dict[tuple[str, int], bool] = {}
 
     def near(self, heard: str) -> dict[str, float]:
         """Template words that look like a heard word (similarity at least `min_similarity`)."""
@@ -183,13 +184,17 @@ class Aligner:
 
         local: heard words before and after the matched part are free (find a phrase inside a
         longer sentence, as red flags need). state_bounds: a tighter bound per state of the block
-        (paths costing more there are dropped), as `through_weights` gives.
+        (paths costing more there are dropped), as `through_weights` gives. Without them, the search
+        runs in the block's smallest graph when only the cost is wanted, or the words of a block
+        that reads no slot (of several paths costing the same, it may then trace another).
         """
         n = len(words)
         graph, costs = self.graph, self.costs
         asked = block
-        if not trace and state_bounds is None:  # only the cost is wanted: any graph of the same
-            graph, block = self.compact(block)   # sentences gives it, the smallest soonest
+        if state_bounds is None and (not trace or not self.has_slots(block)):
+            # Only the cost (and the words) is wanted: any graph of the same sentences gives it,
+            # the smallest soonest.
+            graph, block = self.compact(block)
         key = (tuple(words), tuple(ins))
         if key != self._subs_key:  # substitution costs are shared by every block for one input
             self._subs_key, self._subs = key, {}
@@ -229,7 +234,7 @@ class Aligner:
                         row[i] = cand
                         brow[i] = (state, i - 1, None)
             if state == block.end:
-                return self._finish(asked, row, back, words, local, trace, bound)
+                return self._finish(asked, row, back, words, local, trace, bound, block.end)
             limit = bound if state_bounds is None else min(bound, state_bounds[state - block.start])
             if tail[0]:
                 active = [i for i, (cost, rest) in enumerate(zip(row, tail)) if cost + rest <= limit]
@@ -286,6 +291,16 @@ class Aligner:
                                 tback[i + 1] = (state, i, arc)
         return None
 
+    def has_slots(self, block: Block) -> bool:
+        """Whether any path through the block reads a slot (which only the block itself marks)."""
+        key = (block.intent, block.data_index)
+        found = self._slotted.get(key)
+        if found is None:
+            found = self._slotted[key] = any(
+                a.slot is not None or a.slot_open for s in range(block.start, block.end + 1)
+                for a in self.graph.arcs_from[s])
+        return found
+
     def compact(self, block: Block) -> tuple[WordGraph, Block]:
         """The smallest graph of the block's word sequences (`wordgraph.smallest`), for searches
         that want only a cost: backcoach's blocks have about a quarter of the states, and the
@@ -317,7 +332,7 @@ class Aligner:
         return out
 
     def _finish(self, block: Block, row: list[float], back: dict, words: list[str],
-                local: bool, trace: bool, bound: float) -> Alignment | None:
+                local: bool, trace: bool, bound: float, end_state: int) -> Alignment | None:
         if local:
             end_i = min(range(len(row)), key=lambda i: row[i])
         else:
@@ -328,7 +343,7 @@ class Aligner:
         result = Alignment(block=block, cost=cost, span=(0, end_i))
         if not trace:
             return result
-        state, i = block.end, end_i
+        state, i = end_state, end_i
         path: list[tuple[Arc | None, int, int]] = []
         while state != -1:
             prev_state, prev_i, arc = back[state][i]

@@ -12,7 +12,7 @@ from .classifier import NaiveBayes, train
 from .intents import FALLBACK, RED_FLAG, Skill
 from .keywords import KeywordScorer
 from .text import FILLER_WORDS, OTHERS, SPOKEN_FORMS, first_person, words_of
-from .wordgraph import WordGraph, build
+from .wordgraph import WILDCARD, WordGraph, build
 
 DEFAULT_THRESHOLD = 0.5
 RANK_PENALTY = 0.15
@@ -112,6 +112,12 @@ class Understander:
             need = self.graph.required_slots(block)
             self.required[block.intent] = need & self.required.get(block.intent, need)
         known = set(self.graph.words())
+        self.exact_words: frozenset[str] | None = None
+        """Every word hassil's matcher could match ("what's", "bladder"); None when a wildcard slot
+        takes any word. A sentence with another word cannot match exactly: no need to ask."""
+        if not any(a.word == WILDCARD for arcs in self.graph.arcs_from for a in arcs):
+            skip = {w for phrase in skill.intents.skip_words for w in words_of(phrase)}
+            self.exact_words = frozenset(known | skip)
         self.spoken_forms = {form: full for form, full in SPOKEN_FORMS.items() if form not in known}
         """Run-together words ("gotta") written out, unless the templates use them as they are."""
         self.alikes: dict[tuple[str, ...], str] = {}
@@ -270,7 +276,10 @@ class Understander:
             first = self.flag_aligner.align(block, words, ins, local=True, bound=bound)
             if first is None:
                 continue
-            result = self.flag_aligner.align(block, words, ins, local=True, trace=True, bound=first.cost + 1e-9)
+            # Traced pruned too: when the cheapest path is pruned it costs more than a fifth of its
+            # own weight, and is turned down below anyway.
+            result = self.flag_aligner.align(block, words, ins, local=True, trace=True, bound=first.cost + 1e-9,
+                                             state_bounds=limits)
             if result is None or not result.template_words:
                 continue
             weight = sum(self.flag_aligner.costs.weight(w) for w in result.template_words)
@@ -402,6 +411,9 @@ class Understander:
         return {name: value for name, (_, value) in found.items()}
 
     def _exact(self, normalized: str, shown: str, heard: float) -> IntentResult | None:
+        if self.exact_words is not None and any(
+                w not in self.exact_words and w.replace("'", "").isalpha() for w in normalized.split()):
+            return None  # (words with digits or signs in them are left to hassil's own normalizing)
         try:
             match = hassil_recognize(normalized, self.skill.intents)
         except Exception:  # noqa: BLE001 - hassil edge cases must not break understanding
