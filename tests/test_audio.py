@@ -7,8 +7,8 @@ import struct
 import numpy as np
 import pytest
 
-from backcoach.audio import (AudioChunk, collect_wavs, iter_pcm16_mono_16k, read_wav, signal_level_dbfs,
-                             write_wav)
+from backcoach.audio import (AudioChunk, collect_wavs, float_to_pcm16, iter_pcm16_mono_16k, quiet_edge,
+                             read_wav, signal_level_dbfs, silence, write_wav)
 from backcoach.errors import BackcoachError
 
 
@@ -124,3 +124,17 @@ def test_levels_and_chunk_roundtrip():
     chunk = AudioChunk.from_float(_tone(16000), 16000)
     assert -10 < signal_level_dbfs(chunk.audio) < -8
     assert chunk.duration == 1.0 and chunk.to_pcm16_mono_16k() == chunk.audio
+
+
+def test_quiet_at_the_edges_is_measured_against_the_loudest_frame():
+    """Frames 15 dB under the loudest count as quiet, from the edge to the first louder one."""
+    rng = np.random.default_rng(0)
+    hiss = (rng.standard_normal(16000) * 0.005).astype(np.float32)  # about -46 dBFS
+    tone = _tone(16000, 0.5)  # about -9 dBFS
+    pcm = float_to_pcm16(np.concatenate([hiss[:4800], tone, hiss[:8000]]))
+    assert quiet_edge(pcm, -9.0, 15.0) == pytest.approx(0.3)
+    assert quiet_edge(pcm, -9.0, 15.0, at_end=True) == pytest.approx(0.5)
+    assert quiet_edge(float_to_pcm16(tone), -9.0, 15.0) == 0.0  # cut right at the sound
+    assert quiet_edge(pcm, -9.0, 50.0) == 0.0  # hiss is not quiet against a 50 dB range
+    assert quiet_edge(silence(0.2), -9.0, 15.0) == pytest.approx(0.2)
+    assert silence(0.25) == b"\x00\x00" * 4000 and silence(-1.0) == b""

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from backcoach.audio import AudioChunk, write_wav
+from backcoach.audio import AudioChunk, float_to_pcm16, write_wav
 from backcoach.wordgraph import random_sentence
 from conftest import run_cli
 
@@ -264,3 +264,29 @@ def test_an_order_with_a_pause_in_the_middle_keeps_the_slots_after_it(voices, tm
            + voice.synthesize("and i can't control my bladder").to_pcm16_mono_16k())
     write_wav(tmp_path / "flag.wav", pcm, 16000)
     assert own.hear_file(tmp_path / "flag.wav").result.intent == "RedFlag"
+
+
+@pytest.mark.parametrize("before, after, padded", [(0.0, 0.0, 0.8), (0.1, 0.2, 0.5), (0.5, 0.7, 0.0)])
+def test_a_file_is_given_only_the_quiet_it_lacks_around_its_sound(tmp_path, monkeypatch, before, after, padded):
+    """A recording cut at its words gets 0.3 s of silence before and 0.5 s after (Vosk loses a word
+    said at the very edge); quiet the file has already counts towards that and is not doubled."""
+    import backcoach.assistant as assistant_module
+    from backcoach.assistant import Assistant
+
+    fed: list[int] = []
+
+    def transcribe(recognizer, chunks):
+        fed.append(sum(len(c) for c in chunks))
+        return iter(())
+
+    monkeypatch.setattr(assistant_module, "transcribe", transcribe)
+    monkeypatch.setattr(assistant_module.Assistant, "recognizer", lambda self: None)
+    sound = (0.3 * np.sin(2 * np.pi * 300 * np.arange(16000) / 16000)).astype(np.float32)
+    audio = np.concatenate([np.zeros(int(before * 16000), np.float32), sound,
+                            np.zeros(int(after * 16000), np.float32)])
+    path = tmp_path / "cut.wav"
+    write_wav(path, float_to_pcm16(audio), 16000)
+    assistant = Assistant()
+    assistant.denoise = None
+    assistant.hear_file(path)
+    assert fed[0] / 32000 == pytest.approx(len(audio) / 16000 + padded, abs=0.021)

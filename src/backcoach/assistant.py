@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Iterator
 
 from .asr import Recognizer, Transcript, load_model, transcribe
-from .audio import collect_wavs, iter_pcm16_mono_16k, signal_level_dbfs
+from .audio import (collect_wavs, frame_levels_dbfs, iter_pcm16_mono_16k, quiet_edge,
+                    signal_level_dbfs, silence)
 from .errors import BackcoachError
 from .cache import cached, key_of
 from .decodegraph import skill_model_dir, supports_own_graph
@@ -27,8 +28,13 @@ DECODING_ENV = "BACKCOACH_DECODING"
 """Set to "phrases" to decode with a runtime phrase list instead of the skill's own graph."""
 DENOISE_ENV = "BACKCOACH_DENOISE"
 """Set to "off" to feed the recogniser the audio as it is, without noise suppression."""
-PAD_START = b"\x00\x00" * int(0.3 * 16000)
-PAD_END = b"\x00\x00" * int(0.5 * 16000)
+PAD_START = 0.3
+PAD_END = 0.5
+"""Seconds of quiet a recording needs before its first word and after its last (see `hear_file`)."""
+QUIET_BELOW_DB = 15.0
+"""A frame this far under the loudest counts as quiet when measuring a recording's own margins."""
+LOOKAHEAD = 1.5
+"""Seconds of a recording read before the first is fed: its loudest part so far judges the start."""
 
 
 @dataclass
@@ -122,24 +128,31 @@ class Assistant:
 
         def chunks() -> Iterator[bytes]:
             # A recording cut right at the first or last word loses that word in Vosk; a
-            # microphone stream always has quiet around speech, so give files the same (after
-            # noise suppression, which must not take the silence for the noise level).
-            yield PAD_START
+            # microphone stream always has quiet around speech, so give files what they lack of
+            # it (after noise suppression, which must not take the silence for the noise level).
+            # Quiet a file has already costs the decoder nothing more.
             blocks = iter_pcm16_mono_16k(path)
             ahead: list[bytes] = []
+            wanted = 2 * 16000 * max(LOOKAHEAD, suppressor.config.memory_seconds if suppressor else 0.0)
+            for pcm in blocks:
+                ahead.append(pcm)
+                if sum(map(len, ahead)) >= wanted:
+                    break
+            first = b"".join(ahead)
+            loudest = float(frame_levels_dbfs(first).max(initial=-120.0))
+            yield silence(PAD_START - quiet_edge(first, loudest, QUIET_BELOW_DB))
             if suppressor is not None:  # its noise level, from the first seconds of the file
-                for pcm in blocks:
-                    ahead.append(pcm)
-                    if sum(map(len, ahead)) >= 2 * 16000 * suppressor.config.memory_seconds:
-                        break
-                suppressor.warm_up(b"".join(ahead))
+                suppressor.warm_up(first)
+            tail = b""
             for pcm in itertools.chain(ahead, blocks):
                 seconds[0] += len(pcm) / 32000
                 level[0] = max(level[0], signal_level_dbfs(pcm))
+                loudest = max(loudest, float(frame_levels_dbfs(pcm).max(initial=-120.0)))
+                tail = (tail + pcm)[-int(2 * 16000 * PAD_END):]
                 yield suppressor.process(pcm) if suppressor is not None else pcm
             if suppressor is not None:
                 yield suppressor.flush()  # the last 24 ms it held back
-            yield PAD_END
+            yield silence(PAD_END - quiet_edge(tail, loudest, QUIET_BELOW_DB, at_end=True))
 
         segments = list(transcribe(recognizer, chunks()))
         transcript = " ".join(s.text for s in segments)

@@ -292,3 +292,32 @@ def signal_level_dbfs(pcm: bytes) -> float:
     x = np.frombuffer(pcm[: len(pcm) - len(pcm) % 2], dtype="<i2").astype(np.float64) / 32768.0
     rms = math.sqrt(float(np.mean(x * x))) if len(x) else 0.0
     return 20 * math.log10(rms) if rms > 1e-6 else -120.0
+
+
+QUIET_FRAME = 320
+"""20 ms at 16 kHz: the frame `quiet_edge` measures."""
+
+
+def frame_levels_dbfs(pcm: bytes) -> np.ndarray:
+    """The RMS level of each whole 20 ms frame of 16 kHz 16-bit PCM, in dBFS (-120 for silence)."""
+    x = np.frombuffer(pcm[: len(pcm) - len(pcm) % (2 * QUIET_FRAME)], dtype="<i2").astype(np.float64)
+    if not len(x):
+        return np.zeros(0)
+    power = np.mean((x.reshape(-1, QUIET_FRAME) / 32768.0) ** 2, axis=1)
+    return 10 * np.log10(np.maximum(power, 1e-12))
+
+
+def quiet_edge(pcm: bytes, loudest_dbfs: float, below_db: float, at_end: bool = False) -> float:
+    """Seconds of quiet at the start (or end) of 16 kHz PCM: frames at least `below_db` under
+    `loudest_dbfs`, counted from the edge up to the first louder frame."""
+    levels = frame_levels_dbfs(pcm)
+    if at_end:
+        levels = levels[::-1]
+    loud = np.nonzero(levels > loudest_dbfs - below_db)[0]
+    frames = int(loud[0]) if len(loud) else len(levels)
+    return frames * QUIET_FRAME / TARGET_RATE
+
+
+def silence(seconds: float) -> bytes:
+    """Digital silence as 16 kHz 16-bit PCM (nothing for no time)."""
+    return b"\x00\x00" * max(0, int(round(seconds * TARGET_RATE)))

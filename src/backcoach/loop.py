@@ -17,7 +17,7 @@ from typing import Callable
 
 from .asr import Recognizer, Transcript, transcribe
 from .assistant import PAD_END, Assistant
-from .audio import AudioChunk, signal_level_dbfs
+from .audio import AudioChunk, signal_level_dbfs, silence
 from .dialogue import Dialogue, Reply
 from .endpoint import close_gaps, ends_open, rounded_off
 from .errors import BackcoachError
@@ -386,7 +386,7 @@ class Loop:
         count when that is not understood, and a red flag in them always does."""
         if self._second is None:
             self._second = self.assistant.new_recognizer()
-        again = [t for t in transcribe(self._second, [close_gaps(listen.audio, RATE), PAD_END])
+        again = [t for t in transcribe(self._second, [close_gaps(listen.audio, RATE), silence(PAD_END)])
                  if _real_words(t.text)]
         first = self.assistant.understand_segments(parts, cut=True)
         result = self.assistant.understand_segments(again, cut=True) if again else first
