@@ -485,6 +485,27 @@ def test_a_graph_built_with_other_costs_is_not_reused_from_the_cache(tmp_path, m
     assert (first / "graph" / "Gr.fst").stat().st_size > (second / "graph" / "Gr.fst").stat().st_size
 
 
+def test_the_built_model_decodes_with_our_settings_and_the_models_others(tmp_path, monkeypatch):
+    """conf/model.conf of the built folder takes DECODER_SETTINGS over the model's own values and
+    keeps every other line; the model's other conf files are its own, and changing a setting
+    builds a new folder."""
+    from backcoach import decodegraph
+    from backcoach.model import resolve_model
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    graph = build(load_skill(BARISTA).intents)
+    model = resolve_model()
+    built = decodegraph.skill_model_dir(model, graph, {}, "k")
+    own = (model / "conf" / "model.conf").read_text().split()
+    ours = (built / "conf" / "model.conf").read_text().split()
+    assert "--max-active=2000" in ours and "--max-active=3000" in own
+    assert [line for line in own if "max-active" not in line] == [line for line in ours if "max-active" not in line]
+    assert (built / "conf" / "mfcc.conf").resolve() == (model / "conf" / "mfcc.conf").resolve()
+    monkeypatch.setattr(decodegraph, "DECODER_SETTINGS", {"max-active": "2500"})
+    other = decodegraph.skill_model_dir(model, graph, {}, "k")
+    assert other != built and "--max-active=2500" in (other / "conf" / "model.conf").read_text().split()
+
+
 def test_word_pairs_look_through_empty_arcs_and_unheard_words(tmp_path):
     """Which word follows which comes from the templates, through optional parts and words the
     model cannot say, each as the model hears it."""

@@ -438,11 +438,26 @@ def _silent_ends(fst: Fst) -> set[int]:
                 todo.append(target)
     return seen
 
+DECODER_SETTINGS = {"max-active": "2000"}
+"""Decoder options written over the model's own conf/model.conf (3000 in the small English model):
+the search's most active states per frame. 2000 decodes about 6% faster with the same questions,
+out-of-domain requests and red flags understood, clean and at 12 dB (two spoken tuning sets,
+3 voices, 2026-11-26). A narrower beam (9 instead of 10) was faster still but lost 5% of the
+questions at 12 dB."""
+
+
+def _decoder_conf(text: str) -> str:
+    """A model.conf with `DECODER_SETTINGS` in place of the model's own values for them."""
+    lines = [line for line in text.splitlines()
+             if line.strip().lstrip("-").split("=")[0] not in DECODER_SETTINGS]
+    return "\n".join(lines + [f"--{key}={value}" for key, value in DECODER_SETTINGS.items()]) + "\n"
+
 
 def skill_model_dir(model_dir: Path, graph: WordGraph, spoken: dict[str, list[str]], key: str) -> Path:
     """A model folder that decodes with the skill's own graph, built once per key and cached.
 
-    Everything but graph/Gr.fst is a symlink to `model_dir`; LM rescoring parts are left out
+    Everything but graph/Gr.fst and conf/model.conf (`DECODER_SETTINGS`) is a symlink to
+    `model_dir`; LM rescoring parts are left out
     (they would rescore toward open English). Raises OSError or ValueError when it cannot be built.
     """
     model_dir = Path(model_dir).resolve()
@@ -455,8 +470,14 @@ def skill_model_dir(model_dir: Path, graph: WordGraph, spoken: dict[str, list[st
     stage = Path(tempfile.mkdtemp(prefix=".model-", dir=base))
     try:
         for entry in model_dir.iterdir():
-            if entry.name not in ("graph", "rescore", "rnnlm"):
+            if entry.name not in ("graph", "rescore", "rnnlm", "conf"):
                 (stage / entry.name).symlink_to(entry)
+        (stage / "conf").mkdir()
+        for entry in (model_dir / "conf").iterdir() if (model_dir / "conf").is_dir() else ():
+            if entry.name == "model.conf":
+                (stage / "conf" / entry.name).write_text(_decoder_conf(entry.read_text()))
+            else:
+                (stage / "conf" / entry.name).symlink_to(entry)
         (stage / "graph").mkdir()
         for entry in (model_dir / "graph").iterdir():
             if entry.name != "Gr.fst":
@@ -480,7 +501,7 @@ def _signature() -> str:
     """What the written graph depends on besides the skill and the model."""
     return repr((GRAPH_FORMAT, GARBAGE_ENTRY, GARBAGE_WORD, CHOICE_SCALE, NEXT_SENTENCE, CONNECTORS,
                  COMMON_WORDS, FREE_ENTRY, SKILL_WORD_COST, PAIR_STEP, MID_SENTENCE_EXIT, RED_FLAG_WEIGHT,
-                 MERGE_LIMIT))
+                 MERGE_LIMIT, sorted(DECODER_SETTINGS.items())))
 
 
 def _prune(base: Path, keep: Path) -> None:
