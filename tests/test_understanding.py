@@ -428,6 +428,9 @@ def test_a_block_without_slots_is_traced_in_its_smallest_graph(understander):
     assert understander.exact_words is not None and "sciatic" in understander.exact_words
     assert understander._exact("what is the sciatic nerve", "", 1.0).intent == "SciaticNerve"
     assert understander._exact("what is the sciatic zebra", "", 1.0) is None
+    assert understander._may_match_exactly("what is the sciatic nerve".split())
+    assert not understander._may_match_exactly("nerve the sciatic is what".split())  # known words, no sentence
+    assert understander._may_match_exactly(["what's", "2", "plus", "2"])  # digits: hassil's to judge
 
 
 def test_words_that_stop_mid_request_are_told_from_a_finished_one():

@@ -12,7 +12,7 @@ from .classifier import NaiveBayes, train
 from .intents import FALLBACK, RED_FLAG, Skill
 from .keywords import KeywordScorer
 from .text import FILLER_WORDS, OTHERS, SPOKEN_FORMS, first_person, words_of
-from .wordgraph import WILDCARD, WordGraph, build
+from .wordgraph import EPS, WILDCARD, WordGraph, build
 
 DEFAULT_THRESHOLD = 0.5
 RANK_PENALTY = 0.15
@@ -112,12 +112,13 @@ class Understander:
             need = self.graph.required_slots(block)
             self.required[block.intent] = need & self.required.get(block.intent, need)
         known = set(self.graph.words())
+        self.skip_words = frozenset(w for phrase in skill.intents.skip_words for w in words_of(phrase))
         self.exact_words: frozenset[str] | None = None
         """Every word hassil's matcher could match ("what's", "bladder"); None when a wildcard slot
         takes any word. A sentence with another word cannot match exactly: no need to ask."""
         if not any(a.word == WILDCARD for arcs in self.graph.arcs_from for a in arcs):
-            skip = {w for phrase in skill.intents.skip_words for w in words_of(phrase)}
-            self.exact_words = frozenset(known | skip)
+            self.exact_words = frozenset(known | self.skip_words)
+        self._block_ends = frozenset(b.end for b in self.graph.blocks)
         self.spoken_forms = {form: full for form, full in SPOKEN_FORMS.items() if form not in known}
         """Run-together words ("gotta") written out, unless the templates use them as they are."""
         self.alikes: dict[tuple[str, ...], str] = {}
@@ -411,9 +412,8 @@ class Understander:
         return {name: value for name, (_, value) in found.items()}
 
     def _exact(self, normalized: str, shown: str, heard: float) -> IntentResult | None:
-        if self.exact_words is not None and any(
-                w not in self.exact_words and w.replace("'", "").isalpha() for w in normalized.split()):
-            return None  # (words with digits or signs in them are left to hassil's own normalizing)
+        if self.exact_words is not None and not self._may_match_exactly(normalized.split()):
+            return None
         try:
             match = hassil_recognize(normalized, self.skill.intents)
         except Exception:  # noqa: BLE001 - hassil edge cases must not break understanding
@@ -424,6 +424,34 @@ class Understander:
         result = IntentResult(text=shown, intent=match.intent.name, slots=slots, confidence=round(heard, 4),
                               sentence=normalized, red_flag=match.intent.name == RED_FLAG)
         return self._decide(result)
+
+    def _may_match_exactly(self, words: list[str]) -> bool:
+        """False when the words (hassil's skip words aside) spell no whole sentence of the graph, so
+        hassil's matcher, the slower, need not be asked. Words with digits or signs in them are left
+        to hassil's own normalizing."""
+        assert self.exact_words is not None
+        if not all(w.replace("'", "").isalpha() for w in words):
+            return True
+        if any(w not in self.exact_words for w in words):
+            return False
+        arcs_from = self.graph.arcs_from
+        active = self._closure([b.start for b in self.graph.blocks])
+        for word in words:
+            moved = [a.target for s in active for a in arcs_from[s] if a.word == word]
+            active = self._closure(moved) | (active if word in self.skip_words else set())
+            if not active:
+                return False
+        return not active.isdisjoint(self._block_ends)
+
+    def _closure(self, states: list[int]) -> set[int]:
+        """The states reachable from these through empty arcs."""
+        seen, todo = set(states), list(states)
+        while todo:
+            for arc in self.graph.arcs_from[todo.pop()]:
+                if arc.word == EPS and arc.target not in seen:
+                    seen.add(arc.target)
+                    todo.append(arc.target)
+        return seen
 
     def _decide(self, result: IntentResult) -> IntentResult:
         if result.intent == FALLBACK:  # the skill's own "not for me" sentences matched
