@@ -30,6 +30,35 @@ class Transcript:
     """How long each word of the best reading lasted (empty when Vosk gave no times)."""
 
 
+DITHER_SEED = 20261126
+
+
+def steady_dither(seed: int = DITHER_SEED) -> None:
+    """Make the next stretch of audio decode the same way every time it is heard.
+
+    Kaldi adds a little random noise (dither, about one sample step) to every frame before its
+    features, drawn from the C library's `rand()`, so the same file could be heard as "make the
+    alarm eight" once and "make me laugh" the next, and a file's words depended on what was heard
+    before it in the process. Seeding `rand()` before each file keeps the dither (the model was
+    trained with it) but makes it the same each time. Only for one thread at a time: recognisers
+    in parallel threads draw from the same sequence. Does nothing where the C library cannot be
+    reached."""
+    global _LIBC
+    if _LIBC is None:
+        try:
+            import ctypes
+
+            _LIBC = ctypes.CDLL(None)
+            _LIBC.srand  # noqa: B018 - fails here, not later, where there is no srand
+        except (OSError, AttributeError, TypeError):
+            _LIBC = False
+    if _LIBC:
+        _LIBC.srand(seed)
+
+
+_LIBC = None
+
+
 def load_model(model_dir: Path):  # -> vosk.Model
     """Load a Vosk model once (about half a second for the small one)."""
     try:

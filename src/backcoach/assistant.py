@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from .asr import Recognizer, Transcript, load_model, transcribe
+from .asr import Recognizer, Transcript, load_model, steady_dither, transcribe
 from .audio import (collect_wavs, frame_levels_dbfs, iter_pcm16_mono_16k, quiet_edge,
                     signal_level_dbfs, silence)
 from .errors import BackcoachError
@@ -154,6 +154,7 @@ class Assistant:
                 yield suppressor.flush()  # the last 24 ms it held back
             yield silence(PAD_END - quiet_edge(tail, loudest, QUIET_BELOW_DB, at_end=True))
 
+        steady_dither()  # the same words every time this file is heard, alone or in a batch
         segments = list(transcribe(recognizer, chunks()))
         transcript = " ".join(s.text for s in segments)
         if not segments or level[0] < SILENCE_DBFS:
