@@ -78,10 +78,19 @@ class Aligner:
                                        for a in graph.arcs_from[s] if a.word not in (EPS, WILDCARD)}
             for b in graph.blocks
         }
+        self.wild_blocks = frozenset((b.intent, b.data_index) for b in graph.blocks
+                                     if any(a.word == WILDCARD for s in range(b.start, b.end + 1)
+                                            for a in graph.arcs_from[s]))
+        """Blocks with a wildcard slot, which takes any heard words at `Costs.wildcard_word` each."""
         self.vocabulary = sorted(set().union(*self.block_words.values())) if self.block_words else []
         self.spelling = SpellingIndex(self.vocabulary)
         self.delete_costs = {word: self.delete_cost(word) for word in self.vocabulary}
         """What skipping each template word costs (looked up in the search's innermost loop)."""
+        self.word_ids = {word: i for i, word in enumerate(self.vocabulary)}
+        """Template words numbered, for per-word tables as lists; empty and wildcard steps are
+        numbered last (`len(vocabulary)`), with nothing to pay."""
+        self.weights = [self.costs.weight(w) for w in self.vocabulary] + [0.0]
+        self.delete_list = [self.delete_costs[w] for w in self.vocabulary] + [0.0]
         self._near_cache: dict[str, dict[str, float]] = {}
         self._subs_key: tuple | None = None
         self._subs: dict[str, list[float]] = {}
@@ -89,6 +98,9 @@ class Aligner:
         self._heaviest: dict[tuple[str, int], float] = {}
         self._through: dict[tuple[str, int], list[float]] = {}
         self._slotted: dict[tuple[str, int], bool] = {}
+        self._to_go: dict[tuple[str, int], list[float]] = {}
+        self._skips: list[float] = []
+        self._arc_lists: dict[tuple[str, int], tuple[int, list[tuple[int, int, int]]]] = {}
 
     def near(self, heard: str) -> dict[str, float]:
         """Template words that look like a heard word (similarity at least `min_similarity`)."""
@@ -109,6 +121,8 @@ class Aligner:
         other = copy.copy(self)
         other.silent_words = frozenset()
         other.delete_costs = {word: other.delete_cost(word) for word in self.vocabulary}
+        other.delete_list = [other.delete_costs[w] for w in self.vocabulary] + [0.0]
+        other._subs_key = None  # its per-input tables hold its own delete costs
         return other
 
     def heaviest(self, block: Block) -> float:
@@ -163,18 +177,41 @@ class Aligner:
         return out
 
     def lower_bound(self, block: Block, words: list[str], ins: list[float]) -> float:
-        """A cheap lower bound of the alignment cost: heard words nothing in the block resembles."""
-        return self.unmatchable(block, words, ins)[0]
+        """A cheap lower bound of the alignment cost: the heard words nothing in the block
+        resembles, which can only be inserted, and the template words no heard word resembles on
+        the path that has the fewest of them, which can only be skipped."""
+        self._prepare(words, ins)
+        return self.unmatchable(block, words, ins)[0] + self._skips_to_go(block)[0]
+
+    def _prepare(self, words: list[str], ins: list[float]) -> None:
+        """Per-input tables shared by every block's search (kept until another input comes)."""
+        key = (tuple(words), tuple(ins))
+        if key != self._subs_key:
+            self._subs_key, self._subs = key, {}
+            self._heard_at = {}  # template word -> positions of heard words that may stand for it
+            self._to_go = {}
+            for j, heard in enumerate(words):
+                for word in (heard, *self.near(heard)):
+                    at = self._heard_at.setdefault(word, [])
+                    if not at or at[-1] != j:
+                        at.append(j)
+            self._skips = list(self.delete_list)  # what each template word costs if the path has it
+            ids = self.word_ids
+            for word in self._heard_at:
+                if word in ids:
+                    self._skips[ids[word]] = 0.0
 
     def unmatchable(self, block: Block, words: list[str], ins: list[float]) -> list[float]:
         """For each position, what the heard words from there on cost at least: those nothing in
-        the block resembles can only be inserted."""
-        vocab = self.block_words[(block.intent, block.data_index)]
+        the block resembles can only be inserted (or taken by a wildcard, if the block has one)."""
+        key = (block.intent, block.data_index)
+        vocab = self.block_words[key]
+        floor = self.costs.wildcard_word if key in self.wild_blocks else INF
         tail = [0.0] * (len(words) + 1)
         for j in range(len(words) - 1, -1, -1):
             word = words[j]
             alone = word not in vocab and vocab.isdisjoint(self.near(word))
-            tail[j] = tail[j + 1] + (ins[j] if alone else 0.0)
+            tail[j] = tail[j + 1] + (min(ins[j], floor) if alone else 0.0)
         return tail
 
     def align(self, block: Block, words: list[str], ins: list[float], *, local: bool = False,
@@ -195,15 +232,7 @@ class Aligner:
             # Only the cost (and the words) is wanted: any graph of the same sentences gives it,
             # the smallest soonest.
             graph, block = self.compact(block)
-        key = (tuple(words), tuple(ins))
-        if key != self._subs_key:  # substitution costs are shared by every block for one input
-            self._subs_key, self._subs = key, {}
-            self._heard_at = {}  # template word -> positions of heard words that may stand for it
-            for j, heard in enumerate(words):
-                for word in (heard, *self.near(heard)):
-                    at = self._heard_at.setdefault(word, [])
-                    if not at or at[-1] != j:
-                        at.append(j)
+        self._prepare(words, ins)
         sub_cache, delete_costs = self._subs, self.delete_costs
         rows: dict[int, list[float]] = {}
         back: dict[int, list[tuple[int, int, Arc | None]]] = {}
@@ -214,6 +243,10 @@ class Aligner:
         # Positions from which even a perfect rest of the path would cost more than `bound` are
         # dropped (the words nothing in the block resembles must still be paid for).
         tail = [0.0] * (n + 1) if local or bound == INF else self.unmatchable(block, words, ins)
+        # ... and so must the template words no heard word is or nearly is, on the rest of the path.
+        to_go = self._skips_to_go(asked) if bound < INF and block is not asked else None
+        if to_go is not None and tail[0] + to_go[0] > bound:
+            return None
         for state in range(block.start, block.end + 1):
             row = rows.pop(state, None)
             if row is None:
@@ -236,6 +269,8 @@ class Aligner:
             if state == block.end:
                 return self._finish(asked, row, back, words, local, trace, bound, block.end)
             limit = bound if state_bounds is None else min(bound, state_bounds[state - block.start])
+            if to_go is not None:
+                limit -= to_go[state - block.start]
             if tail[0]:
                 active = [i for i, (cost, rest) in enumerate(zip(row, tail)) if cost + rest <= limit]
             else:  # nothing to add (a local search, or no bound)
@@ -290,6 +325,55 @@ class Aligner:
                             if tback is not None:
                                 tback[i + 1] = (state, i, arc)
         return None
+
+    def skip_costs(self, words: list[str], ins: list[float]) -> list[float]:
+        """Per template word (by `word_ids`), what a path with it costs at least for it given these
+        words: nothing if a heard word is it or nearly is, else skipping it."""
+        self._prepare(words, ins)
+        return self._skips
+
+    def cheapest_path(self, block: Block, word_cost: list[float]) -> float:
+        """The least sum of `word_cost` (by `word_ids`; costs may be negative) along any sentence
+        of the block, over its smallest graph."""
+        size, arcs = self._arc_list(block)
+        best = [INF] * size
+        best[0] = 0.0
+        for source, target, word in arcs:  # in topological order
+            here = best[source] + word_cost[word]
+            if here < best[target]:
+                best[target] = here
+        return best[-1]
+
+    def _arc_list(self, block: Block) -> tuple[int, list[tuple[int, int, int]]]:
+        """The number of states and the (source, target, word id) arcs of the block's smallest
+        graph, in order, its states numbered from 0."""
+        key = (block.intent, block.data_index)
+        found = self._arc_lists.get(key)
+        if found is None:
+            graph, small = self.compact(block)
+            nothing = len(self.vocabulary)
+            found = self._arc_lists[key] = (small.end - small.start + 1, [
+                (s - small.start, a.target - small.start, self.word_ids.get(a.word, nothing))
+                for s in range(small.start, small.end + 1) for a in graph.arcs_from[s]])
+        return found
+
+    def _skips_to_go(self, block: Block) -> list[float]:
+        """For each state of the block's smallest graph, what the rest of any path from it costs at
+        least in template words it must skip (no heard word is them or near them), for the input
+        `_prepare` was last given."""
+        key = (block.intent, block.data_index)
+        found = self._to_go.get(key)
+        if found is None:
+            skips = self._skips
+            size, arcs = self._arc_list(block)
+            found = [INF] * size
+            found[-1] = 0.0
+            for source, target, word in reversed(arcs):  # targets are done before their sources
+                rest = found[target] + skips[word]
+                if rest < found[source]:
+                    found[source] = rest
+            self._to_go[key] = found
+        return found
 
     def has_slots(self, block: Block) -> bool:
         """Whether any path through the block reads a slot (which only the block itself marks)."""
