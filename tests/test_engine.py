@@ -607,3 +607,25 @@ def test_the_compact_graph_gives_every_alignment_the_same_cost(tmp_path):
                     if not local:  # heard words outside a local match are free
                         assert aligner.lower_bound(block, words, ins) <= full.cost + 1e-9, words
 
+
+def test_a_tie_between_a_red_flag_and_another_intent_goes_to_the_red_flag(tmp_path):
+    """Words that fit a red-flag sentence exactly as well as another intent's lead to urgent advice,
+    whichever intent the skill lists first."""
+    (tmp_path / "skill.yaml").write_text(textwrap.dedent("""\
+        language: en
+        intents:
+          LegTired:
+            data:
+              - sentences:
+                  - "my legs feel weak and heavy today"
+          RedFlag:
+            data:
+              - sentences:
+                  - "my legs feel weak and heavy tonight"
+        """))
+    understander = Understander(load_skill(tmp_path))
+    words = "my legs feel weak and heavy".split()
+    ins = understander.aligner.insert_costs(words, None)
+    top, runner_up = understander._closest(words, ins)
+    assert top.block.intent == "RedFlag" and top.cost > 0 and runner_up == pytest.approx(top.cost)
+    assert understander.graph.blocks[0].intent == "LegTired"

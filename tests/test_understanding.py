@@ -441,3 +441,69 @@ def test_words_that_stop_mid_request_are_told_from_a_finished_one():
         assert unfinished(words.split()), words
     for words in ("how should i sit", "what can you do", "stop", "", "okay", "sorry", "all right"):
         assert not unfinished(words.split()), words
+
+
+def _edited_sentences(graph, rng, count: int) -> list[list[str]]:
+    """Template sentences with a few words dropped, swapped for others or added, and word salad."""
+    vocab = sorted(graph.words()) + ["the", "weather", "pizza", "kitchen", "tomorrow", "numb"]
+    out = []
+    for block in rng.sample(graph.blocks, min(count, len(graph.blocks))):
+        words = random_sentence(graph, block, rng)[0].split()
+        for _ in range(rng.randint(0, 3)):
+            at = rng.randrange(len(words) + 1)
+            edit = rng.choice(("drop", "swap", "add"))
+            if edit == "add" or not words[at:]:
+                words.insert(at, rng.choice(vocab))
+            elif edit == "swap":
+                words[at] = rng.choice(vocab)
+            else:
+                del words[at]
+        out.append(words or ["the"])
+    return out + [[rng.choice(vocab) for _ in range(rng.randint(1, 9))] for _ in range(count // 2)]
+
+
+def test_the_pruned_search_finds_what_aligning_every_block_in_full_finds(understander):
+    """Blocks are searched cheapest lower bound first, each pruned: the closest block, its cost and
+    the confidence are those of aligning every block without a bound (of equal costs a red flag,
+    then the skill's order), and no lower bound is above its block's cost."""
+    aligner, graph = understander.aligner, understander.graph
+    inf = float("inf")
+    rng = random.Random(21)
+    for words in _edited_sentences(graph, rng, 40):
+        ins = aligner.insert_costs(words, None)
+        full = []
+        for k, block in enumerate(graph.blocks):
+            found = aligner.align(block, words, ins)
+            cost = inf if found is None else found.cost
+            assert aligner.lower_bound(block, words, ins) <= cost + 1e-9, (words, block)
+            full.append((cost, block.intent != "RedFlag", k))
+        best_cost, _, best = min(full)
+        runner_up = min((c for c, _, k in full if graph.blocks[k].intent != graph.blocks[best].intent), default=inf)
+        top, got_runner_up = understander._closest(words, ins)
+        assert top.block == graph.blocks[best] and top.cost == pytest.approx(best_cost), words
+        total = sum(ins)
+        assert (understander._confidence(top.cost, got_runner_up, total)
+                == understander._confidence(best_cost, runner_up, total)), words
+
+
+def test_the_red_flag_pre_check_never_skips_a_phrase_the_search_would_take(understander, monkeypatch):
+    """A red-flag block whose every sentence must skip too much of what was not heard (or a sign
+    word not said) is not searched: searching every block finds the same phrases, and most
+    blocks are skipped for everyday words."""
+    rng = random.Random(5)
+    inputs = [words_of(c["text"]) for c in RED_FLAG_SET["red_flags"]]
+    inputs += [words_of(text) for text in RED_FLAG_SET["harmless"]]
+    inputs += _edited_sentences(understander.graph, rng, 60)
+    found = [understander.find_red_flag(Hypothesis(w)) for w in inputs]
+    aligner = understander.flag_aligner
+    words = "what stretches help my back".split()
+    fits = understander._phrase_fits(words, aligner.insert_costs(words, None))
+    skipped = [b for b in understander.red_flag_blocks if aligner.cheapest_path(b, fits) > 1e-9]
+    assert len(skipped) > len(understander.red_flag_blocks) / 2
+    monkeypatch.setattr(understander, "_wild_flags", list(understander.red_flag_blocks))
+    every = [understander.find_red_flag(Hypothesis(w)) for w in inputs]
+    assert sum(f is not None for f in found) >= len(RED_FLAG_SET["red_flags"]) / 2
+    for words, got, want in zip(inputs, found, every):
+        assert (got is None) == (want is None), words
+        if got is not None:
+            assert got.block == want.block and got.cost == pytest.approx(want.cost), words

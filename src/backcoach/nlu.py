@@ -29,6 +29,10 @@ RED_FLAG_MAX_COST = 0.2
 """A red-flag phrase inside a sentence counts if its edits cost at most this share of its words' weight."""
 CLAUSE_BREAKS = frozenset({"so", "but", "and", "anyway", "though", "okay", "ok", "right", "well", "now"})
 """Words after which a rambling speaker often comes to the point ("i chase a toddler all day so what can i do")."""
+RUNNER_UP_HORIZON = 0.8
+"""A runner-up costing more than the best by this share of the words' weight lowers the confidence
+by less than its rounding (0.5 * exp(-0.8 / 0.08) < 0.00005): the search need not look further,
+and the confidence does not depend on the order blocks were searched in."""
 TAIL_MIN_WORDS = 3
 TAIL_PENALTY = 0.9
 """A question read from the end of a rejected sentence is held a little less sure than a whole one."""
@@ -98,6 +102,8 @@ class Understander:
         self.flag_aligner = self.aligner.hearing_every_word()
         """Finds red-flag phrases inside sentences: skipping a word the model cannot say would let
         "i [pooed] [meself]" match any sentence that starts with "i"."""
+        self._wild_flags = [b for b in self.red_flag_blocks if (b.intent, b.data_index) in self.aligner.wild_blocks]
+        """Red-flag blocks with a wildcard (whose phrases weigh what was heard): always searched."""
         others = {w for b in self.graph.blocks if b.intent not in (RED_FLAG, FALLBACK)
                   for w in self.graph.block_words(b)}
         self.sign_words = frozenset(
@@ -153,6 +159,8 @@ class Understander:
         best: IntentResult | None = None
         best_score = -INF
         for hyp in hypotheses[:4]:
+            if best_score >= 1.0 - RANK_PENALTY * hyp.rank:
+                continue  # no confidence (at most 1) can lift this reading above the best
             heard = self._undo_sound_alikes(hyp)
             readings = [heard]
             if heard.words != hyp.words and self.skill.others_as_self:  # "my husband set this up"
@@ -262,8 +270,11 @@ class Understander:
         if not words or not self.red_flag_blocks:
             return None
         ins = self.flag_aligner.insert_costs(words, hyp.confidences)
+        fits = self._phrase_fits(words, ins)
         found: Alignment | None = None
         for block in self.red_flag_blocks:
+            if block not in self._wild_flags and self.flag_aligner.cheapest_path(block, fits) > 1e-9:
+                continue  # no phrase of the block could be taken (see `_phrase_fits`): no need to search
             # A phrase is taken only at a cost of at most a fifth of its weight, so no longer
             # path can be found above a fifth of the block's heaviest: prune there, trace after.
             # That phrase costs at most a fifth of the heaviest path through each of its states
@@ -293,6 +304,19 @@ class Understander:
                 if found is None or result.cost < found.cost:
                     found = result
         return found
+
+    def _phrase_fits(self, words: list[str], ins: list[float]) -> list[float]:
+        """Per template word (by `Aligner.word_ids`), what it adds at least to (cost -
+        RED_FLAG_MAX_COST * weight) of a phrase found in these words: a word no heard word is or
+        nearly is can only be skipped; a sign word not heard as itself rules the phrase out. A
+        block whose cheapest sentence sums above 0 holds no phrase `find_red_flag` would take."""
+        aligner = self.flag_aligner
+        skips = aligner.skip_costs(words, ins)
+        fits = [skip - RED_FLAG_MAX_COST * weight for skip, weight in zip(skips, aligner.weights)]
+        said = set(words)
+        for word in self.sign_words - said:
+            fits[aligner.word_ids[word]] = INF
+        return fits
 
     def _without_harmless(self, hyp: Hypothesis) -> Hypothesis:
         """The words with every phrase the skill calls harmless ("fell asleep") blanked out."""
@@ -348,29 +372,11 @@ class Understander:
             return exact
         ins = self.aligner.insert_costs(words, hyp.confidences)
         total = sum(ins)
-        ranked: list[tuple[float, Alignment]] = []
-        bound = INF
-        blocks = sorted(self.graph.blocks, key=lambda b: self.aligner.lower_bound(b, words, ins))
-        best_by_intent: dict[str, float] = {}
-        for block in blocks:
-            lower = self.aligner.lower_bound(block, words, ins)
-            if lower > bound:
-                break
-            result = self.aligner.align(block, words, ins, bound=bound)
-            if result is None:
-                continue
-            ranked.append((result.cost, result))
-            if result.cost < best_by_intent.get(block.intent, INF):
-                best_by_intent[block.intent] = result.cost
-            costs = sorted(best_by_intent.values())
-            # Keep aligning while a block could still be the best or the runner-up.
-            bound = costs[1] if len(costs) > 1 else costs[0] + total
-        if not ranked:
+        closest = self._closest(words, ins)
+        if closest is None:
             return IntentResult(text=shown, intent=FALLBACK, confidence=1.0)
-        ranked.sort(key=lambda pair: pair[0])
-        top = ranked[0][1]
+        top, runner_up = closest
         traced = self.aligner.align(top.block, words, ins, trace=True, bound=top.cost + 1e-9) or top
-        runner_up = min((c for c, a in ranked if a.block.intent != top.block.intent), default=INF)
         confidence = self._confidence(traced.cost, runner_up, total) * _heard_confidence(hyp) ** 0.5
         slots = {**self._fixed_slots(top), **traced.slots}
         result = IntentResult(text=shown, intent=top.block.intent, slots=slots, confidence=confidence,
@@ -384,6 +390,36 @@ class Understander:
         if decided.intent == FALLBACK and top.block.intent != FALLBACK:
             return self._rescue(hyp, shown, ins, decided)
         return decided
+
+    def _closest(self, words: list[str], ins: list[float]) -> tuple[Alignment, float] | None:
+        """The block whose sentences come closest to the words and what the closest block of
+        another intent costs (when it is close enough to lower the confidence; else anything
+        beyond that, INF if none). Of equal costs a red flag wins (never missed for a tie), then
+        the skill's order. Blocks are searched cheapest lower bound first, each pruned at what
+        could still be the best or that runner-up, so most are never aligned in full."""
+        horizon = RUNNER_UP_HORIZON * max(sum(ins), 1.0)
+        ranked: list[tuple[float, tuple[bool, int], Alignment]] = []
+        bound = INF
+        lowers = sorted((self.aligner.lower_bound(b, words, ins), k) for k, b in enumerate(self.graph.blocks))
+        best_by_intent: dict[str, float] = {}
+        for lower, k in lowers:
+            if lower > bound:
+                break
+            block = self.graph.blocks[k]
+            result = self.aligner.align(block, words, ins, bound=bound)
+            if result is None:
+                continue
+            ranked.append((result.cost, (block.intent != RED_FLAG, k), result))
+            if result.cost < best_by_intent.get(block.intent, INF):
+                best_by_intent[block.intent] = result.cost
+            costs = sorted(best_by_intent.values())
+            # (A hair over: a tie summed in another order must not be lost to rounding.)
+            bound = min(costs[1] if len(costs) > 1 else INF, costs[0] + horizon) + 1e-9
+        if not ranked:
+            return None
+        ranked.sort(key=lambda entry: entry[:2])
+        top = ranked[0][2]
+        return top, min((c for c, _, a in ranked if a.block.intent != top.block.intent), default=INF)
 
     def _rescue(self, hyp: Hypothesis, shown: str, ins: list[float], rejected: IntentResult) -> IntentResult:
         """Words the alignment rejected, taken anyway when telling words name one intent only."""
@@ -470,7 +506,7 @@ class Understander:
         and lowered when another intent fits almost as well."""
         scale = max(total, 1.0)
         fit = max(0.0, 1.0 - cost / scale)
-        if runner_up < INF:
+        if runner_up - cost < RUNNER_UP_HORIZON * scale:
             margin = (runner_up - cost) / scale
             fit *= 1.0 - 0.5 * math.exp(-margin / 0.08)
         return round(min(1.0, max(0.0, fit)), 4)
