@@ -112,7 +112,7 @@ def test_out_of_domain_speech_is_rejected(assistant, voices, text, tmp_path):
     assert heard.result.intent == "Fallback", heard.transcript
 
 
-@pytest.mark.parametrize("kind", ["silence", "white", "hum", "clicks"])
+@pytest.mark.parametrize("kind", ["silence", "white", "hiss", "hum", "clicks"])
 def test_silence_and_noise_are_not_answered(assistant, kind, tmp_path):
     rng = np.random.default_rng(5)
     n = 16000 * 3
@@ -120,6 +120,8 @@ def test_silence_and_noise_are_not_answered(assistant, kind, tmp_path):
         x = np.zeros(n)
     elif kind == "white":
         x = rng.normal(0, 0.2, n)
+    elif kind == "hiss":  # a faint one, above the level where a recording is not heard at all
+        x = rng.normal(0, 10 ** (-65 / 20), n)
     elif kind == "hum":
         x = 0.3 * np.sin(2 * np.pi * 50 * np.arange(n) / 16000)
     else:
@@ -128,6 +130,21 @@ def test_silence_and_noise_are_not_answered(assistant, kind, tmp_path):
     path = tmp_path / f"{kind}.wav"
     write_wav(path, AudioChunk.from_float(x.astype(np.float32), 16000).to_pcm16_mono_16k(), 16000)
     assert assistant.hear_file(path).result.intent == "Fallback"
+
+
+def test_a_quiet_recording_is_still_heard(assistant, voices, tmp_path):
+    """A question recorded far below the usual level (peaks at -45 dBFS, its loudest half second
+    under -55 dBFS RMS) is understood, not taken for silence."""
+    from backcoach.audio import signal_level_dbfs
+
+    spoken = voices["pyttsx3"].synthesize("why does my lower back hurt when i bend my knee")
+    samples = spoken.to_float()
+    quiet = samples / np.abs(samples).max() * 10 ** (-45 / 20)
+    pcm = AudioChunk.from_float(quiet.astype(np.float32), spoken.rate).to_pcm16_mono_16k()
+    assert max(signal_level_dbfs(pcm[i:i + 16000]) for i in range(0, len(pcm), 16000)) < -55
+    path = tmp_path / "quiet.wav"
+    write_wav(path, pcm, 16000)
+    assert assistant.hear_file(path).result.intent == "KneeBendBackPain"
 
 
 def test_hear_cli_contract_and_bad_files_in_a_batch(voices, tmp_path):

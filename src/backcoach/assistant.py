@@ -23,7 +23,13 @@ from .nlu import Hypothesis, IntentResult, Understander
 
 log = logging.getLogger("backcoach")
 
-SILENCE_DBFS = -55.0
+SILENCE_DBFS = -70.0
+"""A recording whose loudest block (RMS, dB full scale; half a second at 16 kHz) is quieter than
+this is not heard.
+Speech far quieter than usual is still speech: at -55, which this was, a set of spoken questions
+were every one turned down when made 42 dB quieter (peaks near -42 dBFS), though Vosk understood
+147 of 150 of them, and 130 of 150 made 50 dB quieter. Hiss and pink noise at -50 to -75 dBFS gave
+no request either way."""
 DECODING_ENV = "BACKCOACH_DECODING"
 """Set to "phrases" to decode with a runtime phrase list instead of the skill's own graph."""
 DENOISE_ENV = "BACKCOACH_DENOISE"
