@@ -180,6 +180,34 @@ def test_a_five_slot_drink_order_skill_reads_every_slot(text, slots):
     assert accepted("orderDrink", slots, result.intent, result.slots), result
 
 
+@pytest.mark.parametrize("heard, slots", [
+    # Noise after the order, heard as more of a sentence (drink skill, 6 dB kitchen noise).
+    ("get me a medium cappuccino an light roast mocha", {"size": "medium", "coffeeDrink": "cappuccino"}),
+    ("brew twelve ounce iced coffee light roast mocha", {"size": "twelve ounce", "coffeeDrink": "iced coffee"}),
+    ("can i get an single shot eight ounce iced mocha light roast mocha",
+     {"numberOfShots": "single shot", "size": "eight ounce", "coffeeDrink": "iced mocha"}),
+    # Words after a whole order that only add to it are still read.
+    ("brew twelve ounce iced coffee uh with a lot of milk",
+     {"size": "twelve ounce", "coffeeDrink": "iced coffee", "milkAmount": "a lot of milk"}),
+])
+def test_words_after_a_whole_order_do_not_change_what_it_said(heard, slots):
+    result = Understander(load_skill(BARISTA)).understand(heard)
+    assert (result.intent, result.slots) == ("orderDrink", slots), result
+
+
+@pytest.mark.parametrize("confidence, slots", [
+    (0.6, {"size": "large", "coffeeDrink": "americano"}),  # kitchen noise heard as more order
+    (1.0, {"size": "large", "coffeeDrink": "americano", "milkAmount": "almond milk"}),
+])
+def test_a_slot_added_by_unsure_words_after_a_whole_order_is_dropped(confidence, slots):
+    from backcoach.nlu import Hypothesis
+
+    words = "a large americano with almond milk".split()
+    heard = Hypothesis(words, [1.0, 1.0, 1.0] + [confidence] * 3)
+    result = Understander(load_skill(BARISTA)).understand_hypotheses([heard])
+    assert (result.intent, result.slots) == ("orderDrink", slots), result
+
+
 def test_a_five_slot_drink_order_skill_stays_small_and_rejects_other_speech():
     skill = load_skill(BARISTA)
     graph = build(skill.intents)
