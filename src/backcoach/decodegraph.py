@@ -457,7 +457,9 @@ questions understood, 2 fewer out-of-domain requests turned down; red flags 1,07
 The drink skill in kitchen noise (the same 2,700 synthesized files decoded both ways) accepted 284
 orders at 6 dB instead of 276 of 300, the same within one elsewhere. The live
 loop's answer latency (`backcoach bench --fast`) stayed at 0.40 s median: the last block is
-decoded when the utterance ends, whatever its length."""
+decoded when the utterance ends, whatever its length. The wake phrase, heard block by block with
+no end to force, was detected 0.14 s later on average (at most 0.32 s, 10 wakes of the same
+recording); the question after it is read from the buffer, so none of it is lost."""
 
 
 def _decoder_conf(text: str) -> str:
