@@ -320,6 +320,9 @@ def test_a_red_flag_word_anywhere_leads_to_urgent_advice(understander):
     result = understander.understand("what can i do for my back i miles old not are fever")
     assert result.intent == "RedFlag" and result.slots == {"sign": "fever"}
     assert understander.understand("what stretches help my hamstrings").intent == "StretchTips"
+    # "my dad's been soiling the bed and his back has been bad for a fortnight", as one voice was heard
+    result = understander.understand("my back has been soiling them at i'm can back half be not that if ought i to")
+    assert result.intent == "RedFlag" and result.slots == {"sign": "bladder or bowel"}
 
 
 @pytest.mark.parametrize("text,sign", [
