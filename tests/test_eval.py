@@ -46,6 +46,21 @@ def test_synthetic_eval_json():
     assert "eval: " in proc.stderr  # the progress line
 
 
+def test_kept_audio_can_be_heard_again_with_its_labels(tmp_path):
+    """--keep writes labels.json beside each condition's WAVs; labelled mode then hears exactly
+    those files and scores them as the synthetic run did."""
+    first = _report(run_cli("eval", "--intents", "tests/data/coffee", "-n", "3", "--voices", "espeak:en-us",
+                            "--snr", "clean", "--keep", str(tmp_path), "--json"))
+    folder = tmp_path / "clean"
+    labels = json.loads((folder / "labels.json").read_text())
+    assert len(labels) == 6 and all((folder / name).is_file() for name in labels)
+    assert sum(label["intent"] == "Fallback" for label in labels.values()) == 3
+    again = _report(run_cli("eval", "--intents", "tests/data/coffee", "--audio", str(folder),
+                            "--labels", str(folder / "labels.json"), "--snr", "clean", "--json"))
+    for key in ("accepted", "total", "false_accepted", "ood_total"):
+        assert again["conditions"][0][key] == first["conditions"][0][key], key
+
+
 def test_bad_options_are_one_line_errors():
     proc = run_cli("eval", "--intents", "tests/data/coffee", "--audio", "tests/data/eval")
     assert proc.returncode == 2 and "--labels" in proc.stderr and "Traceback" not in proc.stderr

@@ -6,6 +6,7 @@ reuses it. Mixed audio goes to a temporary WAV (the assistant hears files), or u
 
 from __future__ import annotations
 
+import json
 import sys
 import tempfile
 import threading
@@ -110,6 +111,15 @@ def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
+def write_labels(folder: Path, files: list[tuple[str, TestItem]]) -> None:
+    """labels.json beside kept WAVs, in the form labelled mode reads, so the very same audio can
+    be heard again (`--audio DIR --labels DIR/labels.json --snr clean`): synthesized speech
+    differs a little from one run to the next, so only the same files compare two set-ups fairly."""
+    labels = {name: {"intent": item.intent, "slots": dict(item.slots), "text": item.text, "voice": item.voice}
+              for name, item in files}
+    (folder / "labels.json").write_text(json.dumps(labels, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
 def run_conditions(make_assistant: Callable[[], object], items: list[TestItem], snrs: list[str | float],
                    clean: CleanAudio, noise: NoiseSource | None, seed: int = 0,
                    keep: str | None = None, workers: int = 1) -> tuple[list[Outcome], float]:
@@ -176,5 +186,7 @@ def run_conditions(make_assistant: Callable[[], object], items: list[TestItem], 
             for job in jobs:
                 outcomes.append(job.result())
                 progress.step(snr_label(snr))
+            if keep:
+                write_labels(folder, [(f"{i:04d}-{_safe(item.key)}.wav", item) for i, item in enumerate(items)])
     progress.close()
     return outcomes, setup
