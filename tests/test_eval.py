@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from conftest import run_cli
 
 from backcoach.evaluate import accepted, parse_snrs
@@ -59,6 +61,38 @@ def test_kept_audio_can_be_heard_again_with_its_labels(tmp_path):
                             "--labels", str(folder / "labels.json"), "--snr", "clean", "--json"))
     for key in ("accepted", "total", "false_accepted", "ood_total"):
         assert again["conditions"][0][key] == first["conditions"][0][key], key
+
+
+def test_labels_in_the_shapes_real_corpora_use(tmp_path):
+    """Picovoice's benchmark labels (file -> {intent, slots}, values with a stray leading space),
+    a list of records, names without ".wav", a null intent for out of domain: all read. A label
+    whose file is missing is skipped with a one-line warning, and the rest is still heard."""
+    for name in ("latte.wav", "double_espresso.wav", "ood_lights.wav"):
+        (tmp_path / name).write_bytes(Path("tests/data/eval", name).read_bytes())
+    picovoice = {"latte.wav": {"intent": "OrderDrink", "slots": {"drink": " latte"}},
+                 "double_espresso": {"intent": "OrderDrink", "slots": {"shots": "double", "drink": "espresso"}},
+                 "ood_lights.wav": {"isUnderstood": False},
+                 "gone.wav": {"intent": "OrderDrink", "slots": {"drink": "mocha"}}}
+    (tmp_path / "label.json").write_text(json.dumps(picovoice))
+    proc = run_cli("eval", "--intents", "tests/data/coffee", "--audio", str(tmp_path),
+                   "--labels", str(tmp_path / "label.json"), "--snr", "clean", "--json")
+    clean = _report(proc)["conditions"][0]
+    assert (clean["total"], clean["ood_total"]) == (2, 1)
+    assert clean["accepted"] == 2 and clean["false_accepted"] == 0
+    assert "skipping 1 of 4 labels: 'gone.wav' is not a file" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+    records = [{"file": "latte", "intent": "OrderDrink", "slots": {"drink": "latte"}},
+               {"path": "ood_lights.wav", "intent": None}]
+    (tmp_path / "labels.yaml").write_text(yaml.safe_dump(records))
+    clean = _report(run_cli("eval", "--intents", "tests/data/coffee", "--audio", str(tmp_path),
+                            "--labels", str(tmp_path / "labels.yaml"), "--snr", "clean", "--json"))["conditions"][0]
+    assert (clean["total"], clean["accepted"], clean["ood_total"], clean["false_accepted"]) == (1, 1, 1, 0)
+
+    (tmp_path / "none.json").write_text(json.dumps({"gone.wav": {"intent": "OrderDrink"}}))
+    proc = run_cli("eval", "--intents", "tests/data/coffee", "--audio", str(tmp_path),
+                   "--labels", str(tmp_path / "none.json"), "--snr", "clean")
+    assert proc.returncode == 2 and "no usable label" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_bad_options_are_one_line_errors():

@@ -61,7 +61,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     snrs = parse_snrs(args.snr)
     assistant = Assistant(args.intents, args.model)
     if args.audio:
-        items = labelled_items(args.audio, args.labels)
+        items = labelled_items(args.audio, args.labels,
+                               warn=lambda text: print(f"backcoach: {text}", file=sys.stderr))
         clean, voices, mode = CleanAudio([]), [], "labelled"
     else:
         specs = [v.strip() for v in args.voices.split(",") if v.strip()] if args.voices else list(DEFAULT_VOICES)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import yaml
 
@@ -129,27 +129,85 @@ def read_ood(path: str | Path) -> list[str]:
     return out
 
 
-def labelled_items(audio_dir: str | Path, labels_file: str | Path) -> list[TestItem]:
-    """Recordings named in a JSON/YAML map: file name -> {intent, slots}."""
+FILE_KEYS = ("file", "path", "audio", "wav", "name")
+"""Where a label given as a list of records names its recording."""
+
+
+def labelled_items(audio_dir: str | Path, labels_file: str | Path,
+                   warn: Callable[[str], None] | None = None) -> list[TestItem]:
+    """Recordings with what each should mean, from a JSON or YAML file.
+
+    Either a map, file name -> {intent, slots} (or just the intent), as in Picovoice's
+    speech-to-intent benchmark, or a list of records that name their file (`file`, `path`,
+    `audio`, `wav` or `name`) beside `intent` and `slots`. A file is looked for under `audio_dir`,
+    then beside the labels file, with ".wav" added when the name has no extension. An intent that is
+    null, or `isUnderstood: false`, means out of domain (Fallback). A record whose file is missing,
+    or that has no intent, is skipped with a warning (`warn`); it is an error only when nothing is
+    left."""
     try:
         data = yaml.safe_load(Path(labels_file).read_text(encoding="utf-8"))  # YAML reads JSON too
     except OSError as exc:
         raise BackcoachError(f"cannot read {labels_file}: {exc.strerror}") from None
     except yaml.YAMLError as exc:
         raise BackcoachError(f"{labels_file}: not valid JSON or YAML ({str(exc).splitlines()[0]})") from None
-    if not isinstance(data, dict) or not data:
-        raise BackcoachError(f"{labels_file}: expected a map of file name -> {{intent, slots}}")
-    items = []
-    for name, label in data.items():
-        if isinstance(label, str):
-            label = {"intent": label}
-        if not isinstance(label, dict) or not label.get("intent"):
-            raise BackcoachError(f"{labels_file}: '{name}' needs an intent")
-        path = Path(audio_dir) / str(name)
-        if not path.is_file():
-            raise BackcoachError(f"{labels_file}: '{name}' is not a file in {audio_dir}")
-        items.append(TestItem(str(name), str(label["intent"]), dict(label.get("slots") or {}), path=str(path)))
+    records = _label_records(data)
+    if not records:
+        raise BackcoachError(f"{labels_file}: expected a map of file name -> {{intent, slots}}, "
+                             "or a list of {file, intent, slots}")
+    items, skipped = [], []
+    for name, label in records:
+        intent = _label_intent(label)
+        path = _find_recording(name, Path(audio_dir), Path(labels_file).parent)
+        if intent is None or path is None:
+            skipped.append(f"'{name}' " + ("needs an intent" if intent is None else f"is not a file in {audio_dir}"))
+            continue
+        slots = label.get("slots") if isinstance(label, dict) else None
+        items.append(TestItem(name, intent, dict(slots) if isinstance(slots, dict) else {}, path=str(path)))
+    if skipped and warn is not None:
+        more = f" (and {len(skipped) - 1} more)" if len(skipped) > 1 else ""
+        warn(f"{labels_file}: skipping {len(skipped)} of {len(records)} labels: {skipped[0]}{more}")
+    if not items:
+        raise BackcoachError(f"{labels_file}: no usable label ({skipped[0]})")
     return items
+
+
+def _label_records(data: Any) -> list[tuple[str, Any]]:
+    if isinstance(data, dict):
+        return [(str(name), label) for name, label in data.items()]
+    if isinstance(data, list):
+        records = []
+        for record in data:
+            if isinstance(record, dict):
+                name = next((record[k] for k in FILE_KEYS if record.get(k)), None)
+                if name is not None:
+                    records.append((str(name), record))
+        return records
+    return []
+
+
+def _label_intent(label: Any) -> str | None:
+    """The expected intent; Fallback for a label that says nothing was meant; None if it says nothing."""
+    if isinstance(label, str):
+        return label.strip() or None
+    if not isinstance(label, dict):
+        return None
+    understood = label.get("isUnderstood", label.get("is_understood", True))
+    if str(understood).strip().lower() in ("false", "0", "no"):
+        return FALLBACK
+    if "intent" not in label:
+        return None
+    intent = label["intent"]
+    return FALLBACK if intent is None or not str(intent).strip() else str(intent).strip()
+
+
+def _find_recording(name: str, audio_dir: Path, labels_dir: Path) -> Path | None:
+    names = [name] if Path(name).suffix else [name, name + ".wav"]
+    for base in (audio_dir, labels_dir):
+        for candidate in names:
+            path = base / candidate
+            if path.is_file():
+                return path
+    return None
 
 
 def parse_snrs(text: str) -> list[str | float]:
