@@ -33,6 +33,9 @@ def test_labelled_eval_json():
     assert report["setup_seconds"] > 0
     assert report["mean_noisy_acceptance"] == noisy["acceptance"]
     assert isinstance(report["misses"], list)
+    calibration = report["calibration"]  # stated confidence against how often it was right
+    assert 0 <= calibration["error"] <= 1 and 0 <= clean["calibration_error"] <= 1
+    assert sum(b["n"] for b in calibration["bins"]) == 2 * (6 + 2)
 
 
 def test_synthetic_eval_json():

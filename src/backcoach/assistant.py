@@ -14,12 +14,14 @@ from .audio import (collect_wavs, frame_levels_dbfs, iter_pcm16_mono_16k, quiet_
                     signal_level_dbfs, silence)
 from .errors import BackcoachError
 from .cache import cached, key_of
+from .calibration import Evidence, calibrated
 from .decodegraph import skill_model_dir, supports_own_graph
 from .denoise import DenoiseConfig, NoiseSuppressor
 from .grammar import Grammar, build_grammar, model_key, model_vocabulary
 from .intents import FALLBACK, RED_FLAG, Skill, load_skill
 from .model import resolve_model
 from .nlu import Hypothesis, IntentResult, Understander
+from .text import words_of
 
 log = logging.getLogger("backcoach")
 
@@ -71,7 +73,8 @@ class Assistant:
 
     # -- text ------------------------------------------------------------------------------------
     def understand_text(self, text: str) -> IntentResult:
-        return self.understander.understand(text)
+        """Typed words understood, with a calibrated confidence (calibration.py)."""
+        return calibrated(self.understander.understand(text), Evidence(words_of(text)))
 
     # -- speech ----------------------------------------------------------------------------------
     @property
@@ -123,6 +126,11 @@ class Assistant:
         return Recognizer(self._model, self._runtime_grammar)
 
     def understand_transcript(self, transcript: Transcript) -> IntentResult:
+        """One utterance understood, with a calibrated confidence (calibration.py)."""
+        return calibrated(self._understood(transcript), _evidence([transcript]))
+
+    def _understood(self, transcript: Transcript) -> IntentResult:
+        """One utterance understood, with the understanding step's own score as its confidence."""
         return self.understander.understand_hypotheses(transcript.hypotheses, text=transcript.text)
 
     def hear_file(self, path: Path) -> Heard:
@@ -179,15 +187,15 @@ class Assistant:
         arrives in two; when the whole (all the words in order) means what the surest part means,
         the whole is taken, with every slot from both parts. `cut`: the parts are known to be one
         request cut at a pause to think ("how should i ... sit at my desk"), so whatever the whole
-        means is taken."""
-        results = [self.understand_transcript(s) for s in segments]
+        means is taken. The confidence is calibrated on the words the answer came from."""
+        results = [self._understood(s) for s in segments]
         result = _pick(results)
         if len(segments) > 1 and result.intent != RED_FLAG:
-            whole = self.understand_transcript(_joined(segments))
+            whole = self._understood(_joined(segments))
             if whole.intent == RED_FLAG or (whole.intent == result.intent != FALLBACK) \
                     or (cut and whole.intent != FALLBACK):
-                return whole
-        return result
+                return calibrated(whole, _evidence(segments))
+        return calibrated(result, _evidence([segments[results.index(result)]]))
 
     def hear_paths(self, paths: list[str]) -> Iterator[Heard | BackcoachError]:
         """Every WAV under the paths, in order; a bad file yields its error and the batch goes on."""
@@ -209,6 +217,12 @@ def _joined(segments: list[Transcript]) -> Transcript:
         confidences = [c for h in tops for c in h.confidences or []]
     return Transcript(" ".join(s.text for s in segments), [Hypothesis(words, confidences)],
                       segments[0].start, segments[-1].end)
+
+
+def _evidence(segments: list[Transcript]) -> Evidence:
+    """The best reading's words of each utterance, one after the other, with their confidences."""
+    joined = _joined(segments).hypotheses[0]
+    return Evidence(joined.words, joined.confidences)
 
 
 def _pick(results: list[IntentResult]) -> IntentResult:

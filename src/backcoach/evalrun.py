@@ -159,7 +159,7 @@ def run_conditions(make_assistant: Callable[[], object], items: list[TestItem], 
         if not keep:
             path.unlink(missing_ok=True)
         return Outcome(item, snr, heard.transcript, heard.result.intent, dict(heard.result.slots),
-                       elapsed, seconds)
+                       elapsed, seconds, heard.result.confidence)
 
     outcomes: list[Outcome] = []
     with tempfile.TemporaryDirectory(prefix="backcoach-eval-") as tmp, \

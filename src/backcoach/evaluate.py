@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterable
 
 import yaml
 
+from .calibration import expected_calibration_error, reliability
 from .errors import BackcoachError
 from .intents import FALLBACK
 from .wordgraph import WordGraph, random_sentence
@@ -64,6 +65,8 @@ class Outcome:
     slots: dict[str, Any]
     recognition_seconds: float
     audio_seconds: float
+    confidence: float = 1.0
+    """How sure the assistant said it was (calibrated: see calibration.py)."""
 
     @property
     def correct(self) -> bool:
@@ -244,6 +247,8 @@ class ConditionSummary:
     rtf: float | None
     by_voice: dict[str, float] = field(default_factory=dict)
     by_intent: dict[str, float] = field(default_factory=dict)
+    calibration_error: float | None = None
+    """Expected calibration error of the stated confidences (0: each says how often it is right)."""
 
 
 def _ratio(a: float, b: float) -> float | None:
@@ -267,7 +272,12 @@ def summarize(snr: str | float, outcomes: list[Outcome]) -> ConditionSummary:
         false_reject=sum(o.intent == FALLBACK for o in inside),
         rtf=_ratio(sum(o.recognition_seconds for o in outcomes), audio),
         by_voice={k: round(sum(v) / len(v), 4) for k, v in by_voice.items()},
-        by_intent={k: round(sum(v) / len(v), 4) for k, v in sorted(by_intent.items())})
+        by_intent={k: round(sum(v) / len(v), 4) for k, v in sorted(by_intent.items())},
+        calibration_error=_rounded(expected_calibration_error((o.confidence, o.correct) for o in outcomes)))
+
+
+def _rounded(x: float | None) -> float | None:
+    return None if x is None else round(x, 4)
 
 
 def miss_record(o: Outcome) -> dict[str, Any]:
@@ -286,6 +296,9 @@ class Report:
     mode: str = "synthetic"
     noise: str = ""
     voices: list[str] = field(default_factory=list)
+    calibration: dict[str, Any] = field(default_factory=dict)
+    """Over every condition: `error` (expected calibration error) and `bins` (per confidence
+    bin: how many results, their mean confidence, how often they were right)."""
 
     @property
     def mean_noisy_acceptance(self) -> float | None:
@@ -296,11 +309,13 @@ class Report:
         return {"mode": self.mode, "noise": self.noise, "voices": self.voices,
                 "conditions": [asdict(c) for c in self.conditions],
                 "mean_noisy_acceptance": self.mean_noisy_acceptance,
-                "setup_seconds": round(self.setup_seconds, 3), "misses": self.misses}
+                "setup_seconds": round(self.setup_seconds, 3), "calibration": self.calibration,
+                "misses": self.misses}
 
 
 def build_report(outcomes: Iterable[Outcome], snrs: list[str | float], setup_seconds: float,
                  misses_per_condition: int, **extra: Any) -> Report:
+    outcomes = list(outcomes)
     grouped: dict[str, list[Outcome]] = {str(s): [] for s in snrs}
     for o in outcomes:
         grouped[str(o.snr)].append(o)
@@ -309,7 +324,9 @@ def build_report(outcomes: Iterable[Outcome], snrs: list[str | float], setup_sec
         group = grouped[str(snr)]
         conditions.append(summarize(snr, group))
         misses += [miss_record(o) for o in group if not o.correct][:misses_per_condition]
-    return Report(conditions, setup_seconds, misses, **extra)
+    pairs = [(o.confidence, o.correct) for o in outcomes]
+    calibration = {"error": _rounded(expected_calibration_error(pairs)), "bins": reliability(pairs)}
+    return Report(conditions, setup_seconds, misses, calibration=calibration, **extra)
 
 
 # -- text output -----------------------------------------------------------------------------------
@@ -338,6 +355,9 @@ def format_report(report: Report) -> str:
     if report.mean_noisy_acceptance is not None:
         lines.append(f"\nmean acceptance in noise: {_pct(report.mean_noisy_acceptance)}")
     lines.append(f"recogniser set-up: {report.setup_seconds:.2f} s")
+    if report.calibration.get("error") is not None:
+        lines.append(f"confidence calibration error: {report.calibration['error']:.3f} "
+                     "(mean gap between stated confidence and how often it was right)")
     if report.misses:
         lines.append("\nmisses:")
         for m in report.misses:
