@@ -29,6 +29,9 @@ def add_parser(sub) -> None:
                    + ",".join(DEFAULT_VOICES) + "; unavailable defaults are skipped)")
     p.add_argument("--snr", default="clean,24,18,12,6", metavar="LIST",
                    help="conditions: clean and/or SNRs in dB (default: %(default)s)")
+    p.add_argument("--snr-measure", default="active", choices=("active", "peak"),
+                   help="active: speech RMS over its active frames against noise RMS; peak: loudest "
+                        "128 ms frame against loudest, as Picovoice's benchmark (default: %(default)s)")
     p.add_argument("--noise", default="babble", metavar="KIND",
                    help="white, pink, babble, kitchen or a noise FILE.wav (default: %(default)s)")
     p.add_argument("-n", type=int, default=20, metavar="N",
@@ -81,9 +84,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return first.pop() if first else Assistant(args.intents, args.model)
 
     outcomes, setup = run_conditions(make_assistant, items, snrs, clean, noise, seed=args.seed,
-                                     keep=args.keep, workers=args.workers)
+                                     keep=args.keep, workers=args.workers, snr_measure=args.snr_measure)
     report = build_report(outcomes, snrs, setup, args.misses, mode=mode,
-                          noise=noise.name if noise else "", voices=voices)
+                          noise=noise.name if noise else "", voices=voices, snr_measure=args.snr_measure)
     if args.json:
         print(json.dumps(report.as_json(), ensure_ascii=False), flush=True)
     else:

@@ -122,8 +122,10 @@ def write_labels(folder: Path, files: list[tuple[str, TestItem]]) -> None:
 
 def run_conditions(make_assistant: Callable[[], object], items: list[TestItem], snrs: list[str | float],
                    clean: CleanAudio, noise: NoiseSource | None, seed: int = 0,
-                   keep: str | None = None, workers: int = 1) -> tuple[list[Outcome], float]:
-    """Every item in every condition; returns the outcomes and the recogniser set-up seconds."""
+                   keep: str | None = None, workers: int = 1,
+                   snr_measure: str = "active") -> tuple[list[Outcome], float]:
+    """Every item in every condition; returns the outcomes and the recogniser set-up seconds.
+    `snr_measure`: how SNR is measured when mixing (see noise.mix)."""
     rng = np.random.default_rng(seed + 1)
     progress = Progress(len(items) * (len(snrs) + 1))
     kept = []
@@ -175,7 +177,8 @@ def run_conditions(make_assistant: Callable[[], object], items: list[TestItem], 
                 speech = clean.get(item)
                 mixed = mix(speech, None if snr == CLEAN else noise.samples,  # type: ignore[union-attr]
                             None if snr == CLEAN else float(snr),
-                            offset=0 if snr == CLEAN else noise.offset(rng))  # type: ignore[union-attr]
+                            offset=0 if snr == CLEAN else noise.offset(rng),  # type: ignore[union-attr]
+                            measure=snr_measure)
                 path = folder / f"{i:04d}-{_safe(item.key)}.wav"
                 write_wav(path, float_to_pcm16(mixed), RATE)
                 if workers <= 1:

@@ -296,6 +296,7 @@ class Report:
     mode: str = "synthetic"
     noise: str = ""
     voices: list[str] = field(default_factory=list)
+    snr_measure: str = "active"
     calibration: dict[str, Any] = field(default_factory=dict)
     """Over every condition: `error` (expected calibration error) and `bins` (per confidence
     bin: how many results, their mean confidence, how often they were right)."""
@@ -306,7 +307,7 @@ class Report:
         return round(sum(noisy) / len(noisy), 4) if noisy else None
 
     def as_json(self) -> dict[str, Any]:
-        return {"mode": self.mode, "noise": self.noise, "voices": self.voices,
+        return {"mode": self.mode, "noise": self.noise, "voices": self.voices, "snr_measure": self.snr_measure,
                 "conditions": [asdict(c) for c in self.conditions],
                 "mean_noisy_acceptance": self.mean_noisy_acceptance,
                 "setup_seconds": round(self.setup_seconds, 3), "calibration": self.calibration,
