@@ -41,6 +41,7 @@ TUNING6 = yaml.safe_load((Path(__file__).parent / "data" / "phrasings_tuning6.ya
 UNSEEN4 = yaml.safe_load((Path(__file__).parent / "data" / "heldout_unseen4.yaml").read_text())
 RED_FLAG_UNSEEN = yaml.safe_load((Path(__file__).parent / "data" / "redflags_unseen.yaml").read_text())
 RED_FLAG_SET = yaml.safe_load((Path(__file__).parent / "data" / "redflags_tuning.yaml").read_text())
+RED_FLAG_SET2 = yaml.safe_load((Path(__file__).parent / "data" / "redflags_tuning2.yaml").read_text())
 
 
 @pytest.fixture(scope="module")
@@ -198,6 +199,32 @@ def test_red_flags_said_many_ways(understander):
     assert len(missed) <= 9, missed
     flagged = [t for t in RED_FLAG_SET["harmless"] if understander.understand(t).intent == "RedFlag"]
     assert len(flagged) <= 12, flagged  # 7 without the examples' classifier
+
+
+def test_red_flags_written_without_seeing_the_templates(understander):
+    """A second set of 150 red flags (25 per sign) written blind, 2026-11-27: 143 were caught as
+    first written; the 7 missed (a thermometer reading "a hundred and two", a wedding ring
+    slipping off, falling through a loft hatch, ...) gave the templates their shapes. Every one
+    must now lead to urgent advice; of 60 harmless sentences sharing their words, 9 are flagged."""
+    missed = [c["text"] for c in RED_FLAG_SET2["red_flags"] if understander.understand(c["text"]).intent != "RedFlag"]
+    assert not missed, missed
+    flagged = [t for t in RED_FLAG_SET2["harmless"] if understander.understand(t).intent == "RedFlag"]
+    assert len(flagged) <= 10, flagged
+
+
+@pytest.mark.parametrize("text, sign", [
+    ("i fell down the stairs carrying the baby and my back hurts", "fall or accident"),
+    ("i have just finished antibiotics for an infection and now my back hurts", "fever"),
+    ("the weight is just coming off me and my back aches at night", "weight loss"),
+    ("i can't push off with my foot properly when i walk", "leg weakness"),
+    ("sir i am having difficulty in walking legs are becoming weak", "leg weakness"),
+])
+def test_urgent_advice_names_the_right_sign(understander, text, sign):
+    """What the assistant says depends on the sign: a fall must not be explained as loss of
+    bladder control. (Eight red-flag sentences once sat in the bladder-or-bowel block, and a red
+    flag that only came closest, weakly, kept its sentence's sign over a sign word heard.)"""
+    result = understander.understand(text)
+    assert (result.intent, result.slots.get("sign")) == ("RedFlag", sign)
 
 
 @pytest.mark.parametrize("text, intent, slots", [
