@@ -360,6 +360,7 @@ def test_a_red_flag_word_anywhere_leads_to_urgent_advice(understander):
     ("is it ok to use heat i've been running a temperature", "fever"),
     ("my spine has been hurting ever since i fell at work", "fall or accident"),
     ("i've lost six kilos and i'm not dieting", "weight loss"),
+    ("my husband messed itself in bed and didn't notice tilt morning", "bladder or bowel"),  # as heard
 ])
 def test_two_telling_words_close_together_name_a_red_flag(understander, text, sign):
     """No template says these, but a pair from intents' red_flag_pairs does ("holding" + "wee")."""
@@ -373,6 +374,7 @@ def test_two_telling_words_close_together_name_a_red_flag(understander, text, si
     "will it help my back if i lose weight",      # wanting to lose weight
     "what's the temperature outside",
     "how long should i hold the hamstring stretch",
+    "i messed up my back lifting the sofa",
 ])
 def test_harmless_pairs_are_not_red_flags(understander, text):
     assert understander.find_red_flag_word(words_of(text)) is None
