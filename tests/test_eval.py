@@ -93,6 +93,12 @@ def test_labels_in_the_shapes_real_corpora_use(tmp_path):
                             "--labels", str(tmp_path / "labels.yaml"), "--snr", "clean", "--json"))["conditions"][0]
     assert (clean["total"], clean["accepted"], clean["ood_total"], clean["false_accepted"]) == (1, 1, 1, 0)
 
+    (tmp_path / "wrong.json").write_text(json.dumps({"latte.wav": {"intent": "OrderDrink", "slots": {"drink": "mocha"}}}))
+    report = _report(run_cli("eval", "--intents", "tests/data/coffee", "--audio", str(tmp_path),
+                             "--labels", str(tmp_path / "wrong.json"), "--snr", "clean", "--json"))
+    (miss,) = report["misses"]  # a miss says how sure the assistant was of what it heard
+    assert miss["slots"] == {"drink": "latte"} and 0.5 <= miss["confidence"] <= 1
+
     (tmp_path / "none.json").write_text(json.dumps({"gone.wav": {"intent": "OrderDrink"}}))
     proc = run_cli("eval", "--intents", "tests/data/coffee", "--audio", str(tmp_path),
                    "--labels", str(tmp_path / "none.json"), "--snr", "clean")

@@ -283,7 +283,8 @@ def _rounded(x: float | None) -> float | None:
 def miss_record(o: Outcome) -> dict[str, Any]:
     return {"snr": o.snr, "item": o.item.key, "sentence": o.item.text or Path(o.item.path).name,
             "voice": o.item.voice, "expected_intent": o.item.intent, "expected_slots": o.item.slots,
-            "transcript": o.transcript, "intent": o.intent, "slots": o.slots}
+            "transcript": o.transcript, "intent": o.intent, "slots": o.slots,
+            "confidence": round(o.confidence, 3)}
 
 
 @dataclass
@@ -366,5 +367,5 @@ def format_report(report: Report) -> str:
             want = m["expected_intent"] + (f" {m['expected_slots']}" if m["expected_slots"] else "")
             voice = f" [{m['voice']}]" if m["voice"] else ""
             lines.append(f"  {snr_label(m['snr'])}{voice} \"{m['sentence']}\"\n"
-                         f"      heard \"{m['transcript']}\" -> {got} (wanted {want})")
+                         f"      heard \"{m['transcript']}\" -> {got} at {m['confidence']:.2f} (wanted {want})")
     return "\n".join(lines)
