@@ -448,6 +448,21 @@ clean and at 12 dB (two spoken tuning sets, 3 voices, 2026-11-26). A narrower be
 the same 2,394 files of tuning set 6 (clean and 12 dB babble, decoded both ways) it understood 4
 fewer questions and turned down 4 fewer out-of-domain requests (2026-11-27).
 
+The model's acoustic scale (1.0) is kept, as is the graph's own weight. Weighing the graph more
+took more orders at 6 dB but fewer at 24 to 12 dB (drink skill, the same synthesized kitchen-noise
+files decoded both ways, 2026-11-27): the graph's costs times 1.43, free words a little cheaper to
+enter, accepted 1,370 of 1,500 orders at 6 dB instead of 1,342 (five seeds, each up), but 8 fewer
+of 2,100 at 24 to 12 dB, short orders above all ("drip coffee" heard as "brew coffee": a sentence
+that opens on a value pays its cost at once, one that opens "brew" later, and with the costs
+weighed more the first is pruned), and took 12 more out-of-domain requests of 750 at 6 dB. The
+acoustic scale at 0.6 (beam 6) does the same and also flattens Vosk's word confidences (0.71 ->
+0.52 for a word heard right), so slots heard right were doubted and dropped: 1,080 -> 1,093 of
+1,200 at 6 dB, 4 fewer of 600 at 12 dB. Paying every sentence's cost at its start (weight
+pushing) changed nothing on the drink skill (1,342 either way) and moved backcoach's tuning set 6
+by a few of 2,394, both ways; with the heavier graph it lost orders at 6 and 12 dB. On backcoach's
+own questions, asked in people's own words, the heavier graph was worse outright (tuning set 6:
+red flags caught 271 -> 255 of 300, out-of-domain turned down 838 -> 793 of 960).
+
 frames-per-chunk: how many 10 ms frames the acoustic network is run on at once (Kaldi's default
 is 20). Bigger blocks make fewer, larger matrix products: 51 takes recognition from about 0.048 to
 0.039 of real time on one idle core (100 files of tuning set 6 at 12 dB, 2026-11-27). The
