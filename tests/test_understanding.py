@@ -39,6 +39,8 @@ TUNING5 = yaml.safe_load((Path(__file__).parent / "data" / "phrasings_tuning5.ya
 UNSEEN3 = yaml.safe_load((Path(__file__).parent / "data" / "heldout_unseen3.yaml").read_text())
 TUNING6 = yaml.safe_load((Path(__file__).parent / "data" / "phrasings_tuning6.yaml").read_text())
 UNSEEN4 = yaml.safe_load((Path(__file__).parent / "data" / "heldout_unseen4.yaml").read_text())
+TUNING7 = yaml.safe_load((Path(__file__).parent / "data" / "phrasings_tuning7.yaml").read_text())
+UNSEEN5 = yaml.safe_load((Path(__file__).parent / "data" / "heldout_unseen5.yaml").read_text())
 RED_FLAG_UNSEEN = yaml.safe_load((Path(__file__).parent / "data" / "redflags_unseen.yaml").read_text())
 RED_FLAG_SET = yaml.safe_load((Path(__file__).parent / "data" / "redflags_tuning.yaml").read_text())
 RED_FLAG_SET2 = yaml.safe_load((Path(__file__).parent / "data" / "redflags_tuning2.yaml").read_text())
@@ -106,7 +108,8 @@ def test_out_of_domain_is_rejected(understander):
                                               ("tuning3", TUNING3, 0.95), ("tuning4", TUNING4, 0.95),
                                               ("tuning5", TUNING5, 0.95), ("unseen", UNSEEN, 0.88),
                                               ("unseen3", UNSEEN3, 0.90), ("tuning6", TUNING6, 0.95),
-                                              ("unseen4", UNSEEN4, 0.95)])
+                                              ("unseen4", UNSEEN4, 0.95), ("tuning7", TUNING7, 0.95),
+                                              ("unseen5", UNSEEN5, 0.94)])
 def test_newer_phrasing_sets(understander, name, data, least):
     """The tuning set's misses were mended (97% now); the unseen set measures phrasings nobody
     tuned for (87.8%: 80% before that tuning, 90% before the everyday not-for-me sentences,
@@ -114,7 +117,9 @@ def test_newer_phrasing_sets(understander, name, data, least):
     after the second tuning set's templates). Unseen set 3: 92.1% at stop 14, 90.5% once the
     classifier was held to 0.99 with more not-for-me examples (its out-of-domain requests turned
     down 92.5 -> 95%, red flags caught 94 -> 98%). Unseen set 4, first measured at stop 15:
-    96.3%. All: out-of-domain mostly rejected."""
+    96.3%. Unseen set 5, first measured at stop 26 before that stop's tuning: 91.5%; 94.7% after
+    tuning set 7 (written blind the same day) went into the examples and templates. All:
+    out-of-domain mostly rejected."""
     cases = data["in_domain"]
     right = sum(understander.understand(c["text"]).intent == c["intent"] for c in cases)
     assert right / len(cases) >= least, f"{name}: {right}/{len(cases)}"
@@ -124,7 +129,7 @@ def test_newer_phrasing_sets(understander, name, data, least):
 
 @pytest.mark.parametrize("case", HELDOUT["red_flags"] + TUNING["red_flags"] + TUNING2["red_flags"] + TUNING3["red_flags"]
                          + TUNING4["red_flags"] + TUNING5["red_flags"] + UNSEEN["red_flags"]
-                         + TUNING6["red_flags"] + UNSEEN4["red_flags"],
+                         + TUNING6["red_flags"] + UNSEEN4["red_flags"] + TUNING7["red_flags"] + UNSEEN5["red_flags"],
                          ids=lambda c: c["text"][:40])
 def test_every_typed_red_flag_is_caught(understander, case):
     result = understander.understand(case["text"])
