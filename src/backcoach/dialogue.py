@@ -235,6 +235,8 @@ class Dialogue:
 
     def _resume(self, result: IntentResult) -> Reply:
         if self.routine is None:
+            if self.topic is not None:  # "continue" after an answer: go on with it
+                return self._next(result)
             return self._reply("Resume", [self.line("not_in_routine")])
         if not self.routine.paused:
             return self._reply("Resume", [self.line("not_paused")], in_routine=True)

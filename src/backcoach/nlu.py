@@ -194,10 +194,11 @@ class Understander:
                 best = tail  # "i missed the last step and came down hard on my tailbone"
             else:
                 best = self._from_examples(hypotheses[0], text, best) or tail or best
-        if best.red_flag and best.confidence < self.threshold and best.slots.get("sign"):
+        if best.red_flag and (best.confidence < self.threshold or not best.slots.get("sign")):
             # A red flag that only came closest, weakly, names its sign less surely than a sign word
             # heard: "... difficulty in walking, legs are becoming weak" came closest to "i am
-            # having difficulty weeing", but "legs" near "weak" names leg weakness.
+            # having difficulty weeing", but "legs" near "weak" names leg weakness. A red flag the
+            # examples found names none: a sign word heard names it ("... soiling them ...").
             sign = self.find_red_flag_word(self._undo_sound_alikes(hypotheses[0]).words)
             if sign is not None:
                 best.slots = {**best.slots, "sign": sign}
