@@ -75,8 +75,13 @@ the knee ..." and "how do i grow tomatoes" as "how do i get medical help". Fresh
 The price is in loud noise, where a drowned end of an order is heard as free words, which is why a
 slot value is never left (see `_exits`); and recognition takes about a tenth longer. None turns it
 off."""
-RED_FLAG_WEIGHT = 2
-"""Red-flag sentences start twice as likely as any other: in doubt, hear the danger sign."""
+RED_FLAG_WEIGHT = 4
+"""Red-flag sentences start four times as likely as any other: in doubt, hear the danger sign. Four
+spoken tuning sets (3 voices, clean / 12 dB babble), decoded at 2 and at 4: red flags caught 1,091
+-> 1,096 / 1,004 -> 1,025 of 1,194 ("lowkey feel like i've got the flu ..." heard as itself); the
+cost, questions 1,033 -> 1,032 / 915 -> 910 of 1,134, out-of-domain requests turned down 439 -> 441
+/ 420 -> 412 of 480, harmless look-alikes left alone 328 -> 323 / 360 -> 348 of 480. Held-out set 6,
+measured both ways after: red flags +1 / +1 of 147, questions +1 / +3 of 567."""
 UNKNOWN_WORDS = ("[unk]", "<unk>")
 GRAPH_FORMAT = "3"
 """Bump when the way the graph is written changes; with the costs above it keys the cached graph,
