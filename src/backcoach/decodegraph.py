@@ -81,7 +81,9 @@ spoken tuning sets (3 voices, clean / 12 dB babble), decoded at 2 and at 4: red 
 -> 1,096 / 1,004 -> 1,025 of 1,194 ("lowkey feel like i've got the flu ..." heard as itself); the
 cost, questions 1,033 -> 1,032 / 915 -> 910 of 1,134, out-of-domain requests turned down 439 -> 441
 / 420 -> 412 of 480, harmless look-alikes left alone 328 -> 323 / 360 -> 348 of 480. Held-out set 6,
-measured both ways after: red flags +1 / +1 of 147, questions +1 / +3 of 567."""
+measured both ways after: red flags +1 / +1 of 147, questions +1 / +3 of 567. At 8, against 4:
+red flags +5 / +9 of 1,194 (all on the red-flag sets), questions -5 / -13 of 1,134 on the phrasing
+sets and -8 of 567 at 12 dB on held-out set 6."""
 UNKNOWN_WORDS = ("[unk]", "<unk>")
 GRAPH_FORMAT = "3"
 """Bump when the way the graph is written changes; with the costs above it keys the cached graph,
