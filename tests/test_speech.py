@@ -112,6 +112,21 @@ def test_out_of_domain_speech_is_rejected(assistant, voices, text, tmp_path):
     assert heard.result.intent == "Fallback", heard.transcript
 
 
+@pytest.mark.parametrize("skill", [None, "tests/data/barista"])
+def test_real_people_talking_about_something_else_are_turned_down(skill):
+    """Real recordings, not synthesized: people naming playing cards and numbers, reading Jane
+    Austen aloud, saying "go somewhere and do something" (tests/data/real_speech, from
+    pocketsphinx's tests). Neither skill answers any of them, clean or in kitchen noise at 12 dB."""
+    folder = "tests/data/real_speech"
+    proc = run_cli("eval", *(["--intents", skill] if skill else []), "--audio", folder,
+                   "--labels", f"{folder}/labels.yaml", "--snr", "clean,12", "--noise", "kitchen", "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    for condition in report["conditions"]:
+        assert condition["ood_total"] == 11
+        assert condition["false_accept"] == 0, report["misses"]
+
+
 @pytest.mark.parametrize("kind", ["silence", "white", "hiss", "hum", "clicks"])
 def test_silence_and_noise_are_not_answered(assistant, kind, tmp_path):
     rng = np.random.default_rng(5)

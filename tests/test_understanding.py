@@ -438,6 +438,15 @@ def test_a_red_flag_phrase_needs_its_sign_heard(understander):
     assert understander.understand("i'm dripping with sweat after spin class").intent != "RedFlag"
 
 
+@pytest.mark.parametrize("heard", ["five five", "thirty five", "fiver"])
+def test_a_red_flag_sentence_needs_one_of_its_words_heard_as_itself(understander, heard):
+    """A real person naming playing cards ("five five", tests/data/real_speech) came closest to
+    "i have fever" with not one word heard as itself; that is no danger sign."""
+    assert understander.understand(heard).intent == "Fallback"
+    assert understander.understand("fever").intent == "RedFlag"  # one word, heard as itself
+    assert understander.understand("i have a fever").slots == {"sign": "fever"}
+
+
 def test_a_common_word_alone_tells_no_intent(understander):
     """"much" is in one intent's templates only ("hurt so much"); that makes it no telling word."""
     assert understander.understand("thank you so much").intent != "KneeBendBackPain"

@@ -51,6 +51,8 @@ class Alignment:
     slots: dict[str, object] = field(default_factory=dict)
     matched: int = 0
     """How many heard words were matched exactly or nearly (not inserted)."""
+    exact: int = 0
+    """How many heard content words (not filler) were matched as themselves."""
     span: tuple[int, int] = (0, 0)
     """Which heard words (start, end) the path covers; the whole input unless aligned locally."""
     missing: list[str] = field(default_factory=list)
@@ -454,6 +456,8 @@ class Aligner:
                         heard_in[name] = True
                 if heard:
                     result.matched += 1
+                    if words[i0] == arc.word and self.costs.weight(arc.word) >= 1.0:
+                        result.exact += 1
             if arc.word == WILDCARD:
                 result.template_words.extend(words[i0:i1])
                 result.matched += i1 - i0
