@@ -113,8 +113,8 @@ def _safe(name: str) -> str:
 
 def write_labels(folder: Path, files: list[tuple[str, TestItem]]) -> None:
     """labels.json beside kept WAVs, in the form labelled mode reads, so the very same audio can
-    be heard again (`--audio DIR --labels DIR/labels.json --snr clean`): synthesized speech
-    differs a little from one run to the next, so only the same files compare two set-ups fairly."""
+    be heard again (`--audio DIR --labels DIR/labels.json --snr clean`): other sentences, voices
+    or conditions speak and mix other audio, so only the same files compare two set-ups fairly."""
     labels = {name: {"intent": item.intent, "slots": dict(item.slots), "text": item.text, "voice": item.voice}
               for name, item in files}
     (folder / "labels.json").write_text(json.dumps(labels, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

