@@ -429,6 +429,13 @@ def test_harmless_phrases_hide_their_red_flag_words(understander):
     assert understander.find_red_flag_word(words_of("my back hurts and i've got a fever")) == "fever"
 
 
+def test_wanting_to_lose_weight_is_no_danger_sign(understander):
+    """Weight lost without trying is a red flag; weight someone wants to lose is not."""
+    for text in ("what yoga is good for losing weight", "how to lose weight when my back hurts"):
+        assert understander.understand(text).intent != "RedFlag", text
+    assert understander.understand("i'm losing weight and i don't know why").slots == {"sign": "weight loss"}
+
+
 def test_a_red_flag_phrase_needs_its_sign_heard(understander):
     """"over" is spelt like "fever", but only "fever" itself names the danger sign: this is a
     posture question, not "fever with a bad back"; "dripping" with sweat is not "tripping"."""
